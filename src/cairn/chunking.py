@@ -1,0 +1,140 @@
+"""Structure-aware, token-bounded chunking with overlap.
+
+Elements (paragraphs, list items, rows...) are packed into chunks that never cross a section
+boundary (a change of heading path) and never exceed the embedding model's input limit, so no
+token of a chunk is silently dropped by the model. An element too large for one chunk is cut at
+sentence ends, and a sentence too large at token boundaries. Consecutive chunks of one section
+share up to ``overlap_tokens`` tokens of whole sentences, so a fact split across the boundary is
+still found whole in one of them.
+
+Chunk ids are a hash of (document id, version, ordinal): the same input always yields the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cairn.embed.base import Tokenizer
+from cairn.models import Chunk, Element, Location
+
+__all__ = ["chunk_elements", "chunk_id"]
+
+# A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+
+
+def chunk_id(doc_id: str, version: int, ordinal: int) -> str:
+    return hashlib.sha256(f"{doc_id}\x1f{version}\x1f{ordinal}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    text: str
+    tokens: int
+    element: int
+    location: Location
+
+
+def _split_sentences(text: str) -> list[str]:
+    parts = _SENTENCE_END.split(text)
+    return [p for p in parts if p.strip()]
+
+
+def _pieces(elements: Sequence[Element], tokenizer: Tokenizer, budget: int) -> list[_Piece]:
+    """Every element as one piece, or cut into sentence and token pieces that fit the budget."""
+    counts = tokenizer.count_tokens([e.text for e in elements])
+    pieces: list[_Piece] = []
+    for index, (element, tokens) in enumerate(zip(elements, counts, strict=True)):
+        if tokens <= budget:
+            pieces.append(_Piece(element.text, tokens, index, element.location))
+            continue
+        sentences = _split_sentences(element.text)
+        for sentence, sentence_tokens in zip(sentences, tokenizer.count_tokens(sentences), strict=True):
+            if sentence_tokens <= budget:
+                pieces.append(_Piece(sentence, sentence_tokens, index, element.location))
+                continue
+            parts = tokenizer.split_by_tokens(sentence, budget)
+            for part, part_tokens in zip(parts, tokenizer.count_tokens(parts), strict=True):
+                pieces.append(_Piece(part, part_tokens, index, element.location))
+    return pieces
+
+
+def _merge_locations(locations: Sequence[Location]) -> Location:
+    """The span of several locations: first heading path, page range, line range."""
+    pages = [(loc.page, loc.page_end or loc.page) for loc in locations if loc.page is not None]
+    lines = [(loc.line_start, loc.line_end or loc.line_start) for loc in locations if loc.line_start is not None]
+    first_page = min(p for p, _ in pages) if pages else None
+    last_page = max(e for _, e in pages) if pages else None
+    return Location(
+        page=first_page,
+        page_end=last_page if last_page != first_page else None,
+        heading_path=locations[0].heading_path,
+        line_start=min(s for s, _ in lines) if lines else None,
+        line_end=max(e for _, e in lines) if lines else None,
+    )
+
+
+def _join(pieces: Sequence[_Piece]) -> str:
+    out: list[str] = []
+    for i, piece in enumerate(pieces):
+        if i:
+            out.append(" " if piece.element == pieces[i - 1].element else "\n\n")
+        out.append(piece.text.strip())
+    return "".join(out)
+
+
+def chunk_elements(
+    elements: Sequence[Element],
+    *,
+    doc_id: str,
+    version: int,
+    tokenizer: Tokenizer,
+    max_tokens: int,
+    overlap_tokens: int,
+) -> list[Chunk]:
+    """Pack *elements* into chunks of at most ``max_tokens`` model tokens (special tokens included)."""
+    budget = min(max_tokens, tokenizer.max_tokens) - tokenizer.special_tokens
+    # Joining pieces adds separators that may tokenize on their own; keep a small margin.
+    budget = max(8, budget - 2)
+    pieces = _pieces(elements, tokenizer, budget)
+    groups: list[list[_Piece]] = []
+    current: list[_Piece] = []
+    used = 0
+    for piece in pieces:
+        same_section = bool(current) and current[-1].location.heading_path == piece.location.heading_path
+        if current and (not same_section or used + piece.tokens > budget):
+            groups.append(current)
+            carried: list[_Piece] = []
+            if same_section and overlap_tokens > 0:
+                carried_tokens = 0
+                for previous in reversed(current):
+                    if carried_tokens + previous.tokens > overlap_tokens or len(carried) + 1 >= len(current):
+                        break
+                    carried.insert(0, previous)
+                    carried_tokens += previous.tokens
+                if carried_tokens + piece.tokens > budget:
+                    carried, carried_tokens = [], 0
+            current, used = carried, sum(p.tokens for p in carried)
+        current.append(piece)
+        used += piece.tokens
+    if current:
+        groups.append(current)
+
+    texts = [_join(group) for group in groups]
+    chunks: list[Chunk] = []
+    for ordinal, (group, text, tokens) in enumerate(zip(groups, texts, tokenizer.count_tokens(texts), strict=True)):
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_id(doc_id, version, ordinal),
+                doc_id=doc_id,
+                version=version,
+                ordinal=ordinal,
+                text=text,
+                location=_merge_locations([p.location for p in group]),
+                token_count=tokens,
+            )
+        )
+    return chunks

@@ -1,0 +1,161 @@
+"""Root commands: ingest, search, ask, demo; sub-apps for collections and documents."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cairn.cli.output import console, err_console, errors_reported, render
+from cairn.core import Cairn
+from cairn.index.milvus import SearchMode
+from cairn.ingest import IngestProgress
+from cairn.models import Answer, IngestReport, SearchResult
+
+app = typer.Typer(
+    name="cairn",
+    help="Secure, fast retrieval-augmented generation over your organisation's documents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+# Exit code of `cairn ingest` when the run finished but some files could not be ingested.
+EXIT_SOME_FAILED = 3
+
+
+def _cairn() -> Cairn:
+    return Cairn()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest.")],
+    collection: CollectionOpt = None,
+    sync: Annotated[bool, typer.Option("--sync", help="Remove documents whose files under PATHS are gone.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest files and folders. Unchanged files are skipped; changed files replace their old version.
+
+    Exits 0 when every file was ingested or unchanged, 3 when some files failed (listed in the report).
+    """
+    with errors_reported(as_json):
+        report = _ingest(_cairn(), paths, collection, sync, show_progress=not as_json)
+        render(as_json, report, lambda: _show_ingest(report))
+    if report.failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _ingest(cairn: Cairn, paths: list[Path], collection: str | None, sync: bool, *, show_progress: bool) -> IngestReport:
+    if not show_progress:
+        return cairn.ingest(paths, collection=collection, sync=sync)
+    columns = (TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.description}"))
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("discovering files", total=None)
+
+        def advance(step: IngestProgress) -> None:
+            bar.update(task, total=step.total, completed=step.done, description=escape(Path(step.path).name))
+
+        return cairn.ingest(paths, collection=collection, sync=sync, progress=advance)
+
+
+def _show_ingest(report: IngestReport) -> None:
+    console.print(
+        f"[bold]{report.collection}[/]: {report.files} files — [green]{report.ingested} ingested[/], "
+        f"{report.unchanged} unchanged, {report.removed} removed, {report.chunks} chunks, "
+        f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/]"
+    )
+    if report.failed:
+        table = Table("file", "why it failed", title="Failed files", title_justify="left")
+        for failure in report.failed:
+            table.add_row(escape(failure.path), escape(failure.error))
+        console.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    collection: CollectionOpt = None,
+    k: Annotated[int, typer.Option("-k", help="How many hits.")] = 10,
+    mode: Annotated[SearchMode, typer.Option("--mode", help="hybrid, dense or keyword.")] = "hybrid",
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the passages that best match QUERY."""
+    with errors_reported(as_json):
+        result = _cairn().search(query, collection=collection, k=k, mode=mode)
+        render(as_json, result, lambda: _show_hits(result))
+
+
+def _show_hits(result: SearchResult) -> None:
+    if not result.hits:
+        console.print("No matching passages.")
+        return
+    for rank, hit in enumerate(result.hits, start=1):
+        title = f"{rank}. {escape(hit.source)}  [dim]{escape(hit.location.label)}  score {hit.score:.4f}[/]"
+        console.print(Panel(escape(hit.text), title=title, title_align="left"))
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer QUESTION from the documents, citing each source."""
+    with errors_reported(as_json):
+        answer = _cairn().ask(question, collection=collection)
+        render(as_json, answer, lambda: show_answer(question, answer))
+
+
+def show_answer(question: str, answer: Answer) -> None:
+    console.print(Panel(escape(answer.answer), title=f"[bold]{escape(question)}", title_align="left"))
+    for number, citation in enumerate(answer.citations, start=1):
+        console.print(f"  [bold][{number}][/] {escape(citation.source)} [dim]{escape(citation.location.label)}[/]")
+
+
+@app.command()
+def demo(
+    as_json: JsonOpt = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the demo's CAIRN_HOME and print where it is.")] = False,
+) -> None:
+    """Ingest the bundled sample knowledge base into a scratch home and answer three questions."""
+    from cairn.demo import CORPUS_DIR, QUESTIONS
+    from cairn.settings import Settings
+
+    home = Path(tempfile.mkdtemp(prefix="cairn-demo-"))
+    try:
+        with errors_reported(as_json), Cairn(Settings(home=home)) as cairn:
+            report = _ingest(cairn, [CORPUS_DIR], "demo", False, show_progress=not as_json)
+            answers = [(q, cairn.ask(q, collection="demo")) for q in QUESTIONS]
+            if as_json:
+                from cairn.cli.output import print_json
+
+                print_json({"ingest": report.model_dump(mode="json"),
+                            "answers": [{"question": q, **a.model_dump(mode="json")} for q, a in answers]})
+            else:
+                _show_ingest(report)
+                for question, answer in answers:
+                    show_answer(question, answer)
+                if keep:
+                    console.print(f"Demo data kept in {home} (CAIRN_HOME={home} cairn search ... -c demo)")
+    finally:
+        if not keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> None:
+    from cairn.cli import collections, docs
+
+    app.add_typer(collections.app, name="collections")
+    app.add_typer(docs.app, name="docs")
+    app()

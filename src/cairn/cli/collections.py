@@ -1,0 +1,65 @@
+"""`cairn collections list|info|drop`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cairn.cli.app import JsonOpt
+from cairn.cli.output import console, errors_reported, print_json
+from cairn.core import Cairn
+from cairn.models import CollectionInfo
+
+app = typer.Typer(help="List, inspect and drop collections.", no_args_is_help=True)
+
+
+def _table(infos: list[CollectionInfo]) -> Table:
+    table = Table("collection", "documents", "chunks", "index rows", "model", "engine")
+    for info in infos:
+        table.add_row(escape(info.name), str(info.documents), str(info.chunks), str(info.rows),
+                      escape(info.embed_model), info.engine)
+    return table
+
+
+@app.command("list")
+def list_(as_json: JsonOpt = False) -> None:
+    """List collections."""
+    with errors_reported(as_json):
+        infos = Cairn().collections()
+        if as_json:
+            print_json({"collections": [i.model_dump(mode="json") for i in infos]})
+        elif infos:
+            console.print(_table(infos))
+        else:
+            console.print("No collections yet; `cairn ingest PATH` creates 'default'.")
+
+
+@app.command()
+def info(name: Annotated[str, typer.Argument(help="Collection name.")], as_json: JsonOpt = False) -> None:
+    """Show one collection's counts, model and engine."""
+    with errors_reported(as_json):
+        found = Cairn().collection_info(name)
+        if as_json:
+            print_json(found)
+        else:
+            console.print(_table([found]))
+
+
+@app.command()
+def drop(
+    name: Annotated[str, typer.Argument(help="Collection name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a collection's index and manifest (original document bytes stay in the vault)."""
+    if not yes and not as_json:
+        typer.confirm(f"Drop collection {name!r}?", abort=True)
+    with errors_reported(as_json):
+        Cairn().drop_collection(name)
+        if as_json:
+            print_json({"dropped": name})
+        else:
+            console.print(f"Dropped collection {escape(name)}.")

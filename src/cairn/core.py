@@ -1,0 +1,222 @@
+"""`Cairn`: the one object the CLI, the HTTP API and Python users all drive."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cairn.embed.base import Embedder
+from cairn.errors import ConfigError, InvalidRequest, NotFound
+from cairn.generate import extractive_answer
+from cairn.index.milvus import SEARCH_MODES, MilvusIndex, SearchMode
+from cairn.ingest import IngestProgress, Ingestor, document_id
+from cairn.models import (
+    Answer,
+    CollectionInfo,
+    DocumentInfo,
+    DocumentVersionInfo,
+    IngestReport,
+    SearchResult,
+)
+from cairn.settings import Settings, validate_collection_name
+from cairn.snapshots import LiveManifest
+from cairn.vault import DocumentRecord, EmbeddingCache, LocalDirStore, Manifest, Vault
+
+__all__ = ["Cairn"]
+
+MAX_K = 1000
+
+
+class Cairn:
+    """Ingest, search and ask over collections kept in a vault and indexed in Milvus.
+
+    Heavy parts (the embedding model, the engine) load on first use. Safe to share between
+    threads; one ingest per collection runs at a time, and searches never wait for it.
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        self.settings = settings or Settings(**overrides)
+        self.vault = Vault(LocalDirStore(self.settings.vault_dir))
+        self._index: MilvusIndex | None = None
+        self._embedder: Embedder | None = None
+        self._caches: dict[str, EmbeddingCache] = {}
+        self._live: dict[str, LiveManifest] = {}
+        self._lock = threading.RLock()
+
+    # -- components ----------------------------------------------------------------------------
+    @property
+    def index(self) -> MilvusIndex:
+        with self._lock:
+            if self._index is None:
+                self.settings.home.mkdir(parents=True, exist_ok=True)
+                token = self.settings.milvus_token.get_secret_value() if self.settings.milvus_token else None
+                self._index = MilvusIndex(self.settings.engine_uri, token=token)
+            return self._index
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                from cairn.embed.local import load_embedder
+
+                self._embedder = load_embedder(
+                    self.settings.embed_model, self.settings.embed_device, self.settings.embed_batch_size
+                )
+            return self._embedder
+
+    def _collection(self, name: str | None) -> str:
+        try:
+            return validate_collection_name(name or self.settings.default_collection)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from exc
+
+    def _live_manifest(self, collection: str, *, create: bool = False) -> LiveManifest:
+        with self._lock:
+            live = self._live.get(collection)
+            if live is not None:
+                return live
+            manifest = self.vault.load_manifest(collection)
+            if manifest is None:
+                if not create:
+                    raise NotFound(
+                        f"no collection {collection!r}; ingest documents into it first "
+                        f"(cairn ingest PATH --collection {collection})"
+                    )
+                embedder = self.embedder
+                manifest = Manifest(collection=collection, embed_model=embedder.model_name, dim=embedder.dim)
+                self.vault.save_manifest(manifest)
+            elif manifest.embed_model != self.settings.embed_model:
+                raise ConfigError(
+                    f"collection {collection!r} was embedded with {manifest.embed_model!r} but CAIRN_EMBED_MODEL "
+                    f"is {self.settings.embed_model!r}; use the collection's model or ingest into a new collection"
+                )
+            live = self._live[collection] = LiveManifest(manifest)
+            return live
+
+    def _cache(self) -> EmbeddingCache:
+        model = self.settings.embed_model
+        with self._lock:
+            if model not in self._caches:
+                self._caches[model] = EmbeddingCache(self.vault, model)
+            return self._caches[model]
+
+    # -- ingest --------------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        collection: str | None = None,
+        sync: bool = False,
+        progress: Callable[[IngestProgress], None] | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders; unchanged files are skipped, changed ones replaced."""
+        name = self._collection(collection)
+        ingestor = self._ingestor(name, create=True)
+        return ingestor.run([Path(p) for p in paths], sync=sync, progress=progress)
+
+    def _ingestor(self, collection: str, *, create: bool = False) -> Ingestor:
+        live = self._live_manifest(collection, create=create)
+        return Ingestor(
+            settings=self.settings, vault=self.vault, index=self.index, embedder=self.embedder,
+            cache=self._cache(), live=live,
+        )
+
+    # -- retrieval -----------------------------------------------------------------------------
+    def search(
+        self, query: str, *, collection: str | None = None, k: int = 10, mode: SearchMode = "hybrid"
+    ) -> SearchResult:
+        """The *k* chunks that best match *query*, by dense, keyword (BM25) or hybrid search."""
+        if not query.strip():
+            raise InvalidRequest("the query is empty; pass the words to search for")
+        if not 1 <= k <= MAX_K:
+            raise InvalidRequest(f"k={k} is out of range; choose 1 to {MAX_K}")
+        if mode not in SEARCH_MODES:
+            raise InvalidRequest(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
+        name = self._collection(collection)
+        live = self._live_manifest(name)
+        vector = self.embedder.embed_query(query) if mode != "keyword" else None
+        with live.snapshot() as manifest:
+            self.index.ensure_collection(name, manifest.dim)
+            hits = self.index.search(
+                name, mode=mode, k=k, query_text=query, query_vector=vector,
+                hidden=manifest.hidden_rows(), rrf_k=self.settings.rrf_k,
+            )
+        return SearchResult(hits=hits)
+
+    def ask(self, question: str, *, collection: str | None = None, k: int = 8) -> Answer:
+        """A grounded answer to *question*: the best supporting sentences, each cited."""
+        hits = self.search(question, collection=collection, k=k, mode="hybrid").hits
+        return extractive_answer(question, hits, self.embedder)
+
+    # -- collections and documents ---------------------------------------------------------------
+    def collections(self) -> list[CollectionInfo]:
+        return [self.collection_info(name) for name in self.vault.list_collections()]
+
+    def collection_info(self, collection: str | None = None) -> CollectionInfo:
+        name = self._collection(collection)
+        with self._live_manifest(name).snapshot() as manifest:
+            docs = manifest.live_documents()
+            chunks = sum(v.chunks for d in docs if (v := d.live_version()) is not None)
+            return CollectionInfo(
+                name=name, documents=len(docs), chunks=chunks, rows=self.index.count(name),
+                embed_model=manifest.embed_model, dim=manifest.dim, engine=self.index.engine,
+            )
+
+    def drop_collection(self, collection: str) -> None:
+        """Delete the collection's index and manifest. Original document bytes stay in the vault."""
+        name = self._collection(collection)
+        live = self._live_manifest(name)
+        with live.write_lock:
+            self.index.drop_collection(name)
+            self.vault.delete_collection(name)
+            with self._lock:
+                self._live.pop(name, None)
+
+    def documents(self, *, collection: str | None = None) -> list[DocumentInfo]:
+        with self._live_manifest(self._collection(collection)).snapshot() as manifest:
+            return [_document_info(doc) for doc in sorted(manifest.live_documents(), key=lambda d: d.source)]
+
+    def remove_documents(self, refs: Sequence[str], *, collection: str | None = None) -> list[DocumentInfo]:
+        """Remove documents named by id or source path; raise NotFound naming any that is not live."""
+        name = self._collection(collection)
+        ingestor = self._ingestor(name)
+        with ingestor.live.snapshot() as manifest:
+            ids = [self._resolve(manifest, ref) for ref in refs]
+        return [_document_info(doc) for doc in ingestor.remove(ids)]
+
+    @staticmethod
+    def _resolve(manifest: Manifest, ref: str) -> str:
+        if ref in manifest.documents and manifest.documents[ref].live is not None:
+            return ref
+        by_path = document_id(str(Path(ref).expanduser().absolute()))
+        if by_path in manifest.documents and manifest.documents[by_path].live is not None:
+            return by_path
+        raise NotFound(
+            f"no document {ref!r} in collection {manifest.collection!r}; `cairn docs list` shows ids and sources"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._index is not None:
+                self._index.client.close()
+                self._index = None
+
+    def __enter__(self) -> Cairn:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _document_info(doc: DocumentRecord) -> DocumentInfo:
+    live = doc.live_version()
+    return DocumentInfo(
+        doc_id=doc.doc_id, source=doc.source, mime=live.mime if live else "", tenant=doc.tenant,
+        allowed=doc.allowed, version=doc.live or 0, chunks=live.chunks if live else 0,
+        versions=[
+            DocumentVersionInfo(version=v.version, sha256=v.sha256, size=v.size, created_at=v.created_at, chunks=v.chunks)
+            for v in doc.versions
+        ],
+    )

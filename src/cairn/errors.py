@@ -1,0 +1,83 @@
+"""Every error cairn raises on purpose, in one tree.
+
+    CairnError                      base: catch this to handle anything cairn reports
+    ├── ConfigError                 a setting is missing, malformed or contradictory
+    ├── StorageError                the vault could not read or write an object
+    │   └── IntegrityError          stored bytes do not match their recorded checksum
+    ├── ParseError                  a document could not be turned into text
+    │   └── UnsupportedFormat       no parser handles this kind of file
+    ├── EmbeddingError              the embedding model could not be loaded or run
+    ├── IndexError                  the vector engine refused or failed an operation
+    ├── NotFound                    a collection, document or version does not exist
+    └── InvalidRequest              arguments to a call are out of range or malformed
+
+Each error's message says what happened and what to do next, and carries its context
+(collection, document, path) as attributes so callers need not parse messages.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CairnError",
+    "ConfigError",
+    "EmbeddingError",
+    "IndexError",
+    "IntegrityError",
+    "InvalidRequest",
+    "NotFound",
+    "ParseError",
+    "StorageError",
+    "UnsupportedFormat",
+]
+
+
+class CairnError(Exception):
+    """Base of every error cairn raises deliberately."""
+
+
+class ConfigError(CairnError):
+    """A setting is missing, malformed or contradictory."""
+
+
+class StorageError(CairnError):
+    """The vault could not read or write an object."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class IntegrityError(StorageError):
+    """Stored bytes do not match the checksum recorded when they were written."""
+
+
+class ParseError(CairnError):
+    """A document could not be turned into text."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class UnsupportedFormat(ParseError):
+    """No parser handles this kind of file."""
+
+
+class EmbeddingError(CairnError):
+    """The embedding model could not be loaded or run."""
+
+
+class IndexError(CairnError):  # noqa: A001 - the domain name; never shadows the builtin in callers
+    """The vector engine refused or failed an operation."""
+
+    def __init__(self, message: str, *, collection: str | None = None) -> None:
+        super().__init__(message)
+        self.collection = collection
+
+
+class NotFound(CairnError):
+    """A collection, document or version does not exist."""
+
+
+class InvalidRequest(CairnError):
+    """Arguments to a call are out of range or malformed."""

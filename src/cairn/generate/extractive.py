@@ -1,0 +1,105 @@
+"""The extractive answerer: the sentences of the retrieved passages that best answer the question.
+
+Each candidate sentence is scored by its embedding similarity to the question, blended with how
+many of the question's content words it contains; the best few, excluding near-duplicates, form
+the answer, each followed by the number of its citation. When no sentence is close enough, the
+answer says the documents do not answer the question instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cairn.embed.base import Embedder
+from cairn.models import Answer, Citation, SearchHit
+
+__all__ = ["NO_ANSWER", "extractive_answer"]
+
+NO_ANSWER = "The indexed documents do not appear to answer this question."
+_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
+_STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from get how i if in is it its me my of on or should "
+    "the their there this to was we what when where which who why will with you your".split()
+)
+# Similarity below which a sentence is not evidence for the question (MiniLM cosine scale).
+_MIN_SIMILARITY = 0.25
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    text: str
+    hit: int
+    position: int
+
+
+def _content_words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)} - _STOPWORDS
+
+
+def _candidates(hits: Sequence[SearchHit]) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    seen: set[str] = set()
+    for h, hit in enumerate(hits):
+        for p, raw in enumerate(_SENTENCE.split(hit.text)):
+            sentence = " ".join(raw.split())
+            words = len(_WORD.findall(sentence))
+            if 4 <= words <= 80 and sentence.lower() not in seen:
+                seen.add(sentence.lower())
+                found.append(_Candidate(sentence, h, p))
+    return found
+
+
+def extractive_answer(
+    question: str, hits: Sequence[SearchHit], embedder: Embedder, *, max_sentences: int = 3
+) -> Answer:
+    """Answer *question* with cited sentences from *hits* (best first)."""
+    candidates = _candidates(hits)
+    if not candidates:
+        return Answer(answer=NO_ANSWER, citations=[])
+    question_vector = embedder.embed_query(question)
+    vectors = embedder.embed_documents([c.text for c in candidates])
+    similarity = vectors @ question_vector
+    asked = _content_words(question)
+    overlap = np.array(
+        [len(asked & _content_words(c.text)) / len(asked) if asked else 0.0 for c in candidates], dtype=np.float32
+    )
+    # Earlier hits were ranked higher by retrieval; a small prior keeps that signal.
+    prior = np.array([1.0 / (1 + c.hit) for c in candidates], dtype=np.float32)
+    score = 0.7 * similarity + 0.25 * overlap + 0.05 * prior
+    chosen: list[int] = []
+    for index in np.argsort(-score):
+        if len(chosen) == max_sentences:
+            break
+        if similarity[index] < _MIN_SIMILARITY:
+            break
+        words = _content_words(candidates[index].text)
+        if any(_jaccard(words, _content_words(candidates[j].text)) > 0.6 for j in chosen):
+            continue
+        chosen.append(int(index))
+    if not chosen:
+        return Answer(answer=NO_ANSWER, citations=[])
+    citations: list[Citation] = []
+    numbers: dict[int, int] = {}
+    parts: list[str] = []
+    for index in chosen:
+        candidate = candidates[index]
+        if candidate.hit not in numbers:
+            hit = hits[candidate.hit]
+            citations.append(
+                Citation(
+                    source=hit.source, location=hit.location, text=hit.text,
+                    doc_id=hit.doc_id, chunk_id=hit.chunk_id, version=hit.version,
+                )
+            )
+            numbers[candidate.hit] = len(citations)
+        parts.append(f"{candidate.text} [{numbers[candidate.hit]}]")
+    return Answer(answer=" ".join(parts), citations=citations)
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0

@@ -1,0 +1,118 @@
+"""Plain-text parsing, and the decoding and cleaning every text-based parser shares.
+
+Decoding never fails: UTF-8 (with or without BOM) and BOM-marked UTF-16/32 are tried first,
+then cp1252, then latin-1, which maps every byte. Cleaning removes characters that carry no
+text (NUL and other C0 controls, zero-width marks) so they never reach the index.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from cairn.models import Element, Location
+
+__all__ = [
+    "clean_text",
+    "decode_bytes",
+    "make_element",
+    "normalize_newlines",
+    "parse_text",
+    "strip_bom",
+]
+
+# Longest first: the UTF-32-LE BOM starts with the UTF-16-LE one.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# C0 controls except \t and \n (\r is normalised away before cleaning), plus DEL.
+# \v and \f separate words visually, so they become spaces rather than vanish.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f\r]")
+_SPACE_LIKE = re.compile("[\x0b\x0c]")
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[^\S\n]*\n)+")
+
+
+def strip_bom(data: bytes) -> tuple[bytes, str | None]:
+    """Split a leading byte-order mark off ``data``; return the rest and the encoding it names."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :], encoding
+    return data, None
+
+
+def decode_bytes(data: bytes, *, declared: str | None = None) -> str:
+    """Decode document bytes to text, never raising.
+
+    Order: a byte-order mark wins; then strict UTF-8; then ``declared`` (an encoding the
+    document names for itself, such as an HTML ``<meta charset>``); then cp1252; then latin-1.
+    """
+    body, bom_encoding = strip_bom(data)
+    if bom_encoding is not None:
+        return body.decode(bom_encoding, errors="replace")
+    candidates = ["utf-8"] + ([declared] if declared else []) + ["cp1252"]
+    for encoding in candidates:
+        try:
+            return body.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return body.decode("latin-1")
+
+
+def normalize_newlines(text: str) -> str:
+    """Turn Windows (``\\r\\n``) and old Mac (``\\r``) line ends into ``\\n``."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def clean_text(text: str) -> str:
+    """Remove control and zero-width characters; keep newlines and tabs.
+
+    Line count is preserved (only ``\\r`` among line ends is removed, and callers normalise
+    it first), so line numbers taken before cleaning stay valid after it.
+    """
+    text = _SPACE_LIKE.sub(" ", text)
+    text = _CONTROL.sub("", text)
+    return _ZERO_WIDTH.sub("", text)
+
+
+def make_element(text: str, *, location: Location, kind: str) -> Element | None:
+    """Build an `Element` from cleaned, stripped ``text``, or ``None`` if nothing is left.
+
+    Code (kind ``code``) keeps the indentation of its first line; only blank lines around it
+    and trailing whitespace go.
+    """
+    cleaned = clean_text(text)
+    cleaned = _LEADING_BLANK_LINES.sub("", cleaned).rstrip() if kind == "code" else cleaned.strip()
+    if not cleaned.strip():
+        return None
+    return Element(text=cleaned, location=location, kind=kind)
+
+
+def parse_text(data: bytes) -> list[Element]:
+    """Split plain text into paragraphs at blank lines.
+
+    Each element keeps its lines as written (joined by ``\\n``) and records the 1-based,
+    inclusive ``line_start``/``line_end`` of those lines in the original file.
+    """
+    lines = clean_text(normalize_newlines(decode_bytes(data))).split("\n")
+    elements: list[Element] = []
+    start: int | None = None
+    for number, line in enumerate([*lines, ""], start=1):
+        if line.strip():
+            if start is None:
+                start = number
+            continue
+        if start is not None:
+            paragraph = "\n".join(lines[start - 1 : number - 1])
+            element = make_element(
+                paragraph, location=Location(line_start=start, line_end=number - 1), kind="paragraph"
+            )
+            if element is not None:
+                elements.append(element)
+            start = None
+    return elements

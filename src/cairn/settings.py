@@ -1,0 +1,109 @@
+"""cairn's one typed configuration object.
+
+Values come, highest precedence first, from keyword arguments, ``CAIRN_*`` environment variables,
+a ``cairn.toml`` in the working directory (or the file named by ``CAIRN_CONFIG``), then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["COLLECTION_NAME_PATTERN", "Settings", "validate_collection_name"]
+
+COLLECTION_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+def validate_collection_name(name: str) -> str:
+    """Return *name* if it is a valid collection name, else raise ``ValueError`` saying why."""
+    if not COLLECTION_NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"invalid collection name {name!r}: use 1-48 characters, lowercase letters, digits and "
+            "underscores, starting with a letter (for example 'default' or 'hr_policies')"
+        )
+    return name
+
+
+class Settings(BaseSettings):
+    """Everything cairn can be configured with. Validated at construction."""
+
+    model_config = SettingsConfigDict(env_prefix="CAIRN_", extra="forbid", validate_default=True)
+
+    home: Path = Field(default=Path(".cairn"), description="Holds the embedded Milvus Lite database and the local vault.")
+    milvus_uri: str | None = Field(
+        default=None, description="A Milvus server URI (http://host:19530); unset means embedded Milvus Lite."
+    )
+    milvus_token: SecretStr | None = Field(default=None, description="user:password or API token for the Milvus server.")
+    default_collection: str = "default"
+    embed_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="A sentence-transformers model name or local path; the default is the packaged copy.",
+    )
+    embed_batch_size: int = Field(default=32, ge=1, le=4096)
+    embed_device: str = "cpu"
+    chunk_max_tokens: int = Field(default=256, ge=16, le=8192, description="Upper bound, incl. special tokens.")
+    chunk_overlap_tokens: int = Field(default=32, ge=0)
+    rrf_k: int = Field(default=60, ge=1)
+    ingest_batch_chunks: int = Field(default=256, ge=1, description="Chunks embedded and committed together.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("CAIRN_CONFIG", "cairn.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    @field_validator("default_collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        return validate_collection_name(value)
+
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_uri(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://", "tcp://", "unix:")) and not value.endswith(".db"):
+            raise ValueError(
+                f"CAIRN_MILVUS_URI={value!r} is neither a server URI (http://host:19530) nor a Milvus Lite "
+                "file ending in .db"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _overlap_below_max(self) -> Settings:
+        if self.chunk_overlap_tokens >= self.chunk_max_tokens // 2:
+            raise ValueError(
+                f"chunk_overlap_tokens={self.chunk_overlap_tokens} must be less than half of "
+                f"chunk_max_tokens={self.chunk_max_tokens}"
+            )
+        return self
+
+    @property
+    def vault_dir(self) -> Path:
+        return self.home / "vault"
+
+    @property
+    def engine_uri(self) -> str:
+        """The URI handed to ``MilvusClient``: the server if configured, else the embedded file."""
+        return self.milvus_uri or str((self.home / "milvus.db").resolve())
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as plain data with secrets redacted, for ``info`` views and logs."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,138 @@
+"""The object-store seam: the few operations the vault needs from any backend.
+
+A local directory implements it today; an S3 bucket implements it next. Keys are
+``/``-separated relative paths (``blobs/ab/abcd...``); backends never interpret them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Protocol, runtime_checkable
+
+from cairn.errors import NotFound, StorageError
+
+__all__ = ["LocalDirStore", "ObjectStore", "check_key"]
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Whole-object reads and writes. Writes are atomic: a reader sees all of an object or none."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store *data* under *key*, replacing what was there."""
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Store *data* under *key* unless the key exists; return whether it was written."""
+
+    def get(self, key: str) -> bytes:
+        """Return the object's bytes; raise ``NotFound`` if there is none."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Yield every key that starts with *prefix*, in lexicographic order."""
+
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing key is not an error."""
+
+    def describe(self) -> str:
+        """Where the objects live, for messages (``/home/me/.cairn/vault``, ``s3://b/p``)."""
+
+
+def check_key(key: str) -> str:
+    """Reject keys that could escape the store's root or are not plain relative paths."""
+    path = PurePosixPath(key)
+    if not key or key.startswith("/") or "\\" in key or any(part in ("", ".", "..") for part in key.split("/")):
+        raise StorageError(f"invalid object key {key!r}: keys are relative paths without '.' or '..'", key=key)
+    return str(path)
+
+
+class LocalDirStore:
+    """Objects as files under a root directory; atomic writes through rename."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the vault directory {self.root}: {exc.strerror}") from exc
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            self._write(self._path(key), data)
+        except OSError as exc:
+            raise StorageError(f"cannot write {key} in {self.root}: {exc.strerror}", key=key) from exc
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        if path.exists():
+            return False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                # link() fails if the target exists, so two writers never replace each other.
+                os.link(tmp, path)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        except OSError as exc:
+            raise StorageError(f"cannot write {key} in {self.root}: {exc.strerror}", key=key) from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(f"no object {key} in the vault at {self.root}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read {key} in {self.root}: {exc.strerror}", key=key) from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        keys = []
+        # Walk only the directory the prefix names, not the whole vault.
+        base = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        if not base.is_dir():
+            return
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        yield from sorted(keys)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key} in {self.root}: {exc.strerror}", key=key) from exc
+
+    def describe(self) -> str:
+        return str(self.root)

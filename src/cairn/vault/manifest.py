@@ -1,0 +1,68 @@
+"""The per-collection manifest: which documents a collection holds and which version is live.
+
+The manifest is the collection's source of truth for readers. A document version's rows may
+exist in the index before or after the version is live; readers exclude those rows using
+``pending`` (written, not yet live) and ``retired`` (replaced, not yet deleted), so a reader
+sees exactly one version of each document at any moment.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, Field
+
+__all__ = ["DocumentRecord", "Manifest", "RowSet", "VersionRecord"]
+
+
+class VersionRecord(BaseModel):
+    """One immutable version of a document: its original bytes and its chunk file."""
+
+    version: int
+    sha256: str
+    size: int
+    mime: str
+    created_at: float
+    chunks: int
+    chunks_key: str
+
+
+class DocumentRecord(BaseModel):
+    doc_id: str
+    source: str
+    tenant: str = "default"
+    allowed: list[str] = Field(default_factory=lambda: ["*"])
+    live: int | None = None
+    versions: list[VersionRecord] = Field(default_factory=list)
+
+    def live_version(self) -> VersionRecord | None:
+        return next((v for v in self.versions if v.version == self.live), None)
+
+    def next_version(self) -> int:
+        return max((v.version for v in self.versions), default=0) + 1
+
+
+class RowSet(BaseModel):
+    """The index rows of one document version."""
+
+    model_config = {"frozen": True}
+
+    doc_id: str
+    version: int
+
+
+class Manifest(BaseModel):
+    collection: str
+    embed_model: str
+    dim: int
+    created_at: float = Field(default_factory=time.time)
+    documents: dict[str, DocumentRecord] = Field(default_factory=dict)
+    pending: list[RowSet] = Field(default_factory=list)
+    retired: list[RowSet] = Field(default_factory=list)
+
+    def live_documents(self) -> list[DocumentRecord]:
+        return [doc for doc in self.documents.values() if doc.live is not None]
+
+    def hidden_rows(self) -> list[RowSet]:
+        """Row sets in the index that readers must not see right now."""
+        return [*self.pending, *self.retired]

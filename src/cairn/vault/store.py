@@ -1,0 +1,215 @@
+"""The vault: original document bytes, chunk files, the embedding cache and manifests.
+
+Layout under the object store::
+
+    blobs/ab/abcdef...                        original bytes, content-addressed by sha256
+    collections/<c>/manifest.json             the collection's manifest
+    collections/<c>/docs/<doc_id>/v000001.parquet   chunks, metadata and embeddings of a version
+    embeddings/<model>/<shard>.parquet        cache: (text sha256 -> vector) per model
+
+Everything Milvus holds can be rebuilt from here without re-embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cairn.errors import IntegrityError, NotFound, StorageError
+from cairn.models import Chunk, Location
+from cairn.vault.backend import ObjectStore
+from cairn.vault.manifest import Manifest
+
+__all__ = ["EmbeddingCache", "Vault", "sha256_hex"]
+
+Vector = npt.NDArray[np.float32]
+
+
+def sha256_hex(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def _model_slug(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_") or "model"
+
+
+class Vault:
+    """Typed access to everything cairn keeps in object storage."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    # -- original bytes -------------------------------------------------------------------
+    def put_blob(self, data: bytes) -> str:
+        digest = sha256_hex(data)
+        self.store.put_if_absent(self._blob_key(digest), data)
+        return digest
+
+    def get_blob(self, digest: str) -> bytes:
+        data = self.store.get(self._blob_key(digest))
+        if sha256_hex(data) != digest:
+            raise IntegrityError(
+                f"blob {digest} in {self.store.describe()} is corrupt (its sha256 no longer matches); "
+                "restore it from a backup or re-ingest the source file",
+                key=self._blob_key(digest),
+            )
+        return data
+
+    @staticmethod
+    def _blob_key(digest: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise StorageError(f"invalid blob digest {digest!r}")
+        return f"blobs/{digest[:2]}/{digest}"
+
+    # -- manifests ------------------------------------------------------------------------
+    @staticmethod
+    def manifest_key(collection: str) -> str:
+        return f"collections/{collection}/manifest.json"
+
+    def load_manifest(self, collection: str) -> Manifest | None:
+        try:
+            raw = self.store.get(self.manifest_key(collection))
+        except NotFound:
+            return None
+        try:
+            return Manifest.model_validate_json(raw)
+        except ValueError as exc:
+            raise StorageError(
+                f"the manifest of collection {collection!r} in {self.store.describe()} is unreadable: {exc}; "
+                "run `cairn verify --repair` once it exists, or restore the file from a backup",
+                key=self.manifest_key(collection),
+            ) from exc
+
+    def save_manifest(self, manifest: Manifest) -> None:
+        self.store.put(self.manifest_key(manifest.collection), manifest.model_dump_json(indent=1).encode())
+
+    def list_collections(self) -> list[str]:
+        return [
+            key.split("/")[1] for key in self.store.list("collections/") if key.endswith("/manifest.json")
+        ]
+
+    def delete_collection(self, collection: str) -> None:
+        """Forget a collection's manifest and chunk files. Original blobs stay (immutable)."""
+        for key in list(self.store.list(f"collections/{collection}/")):
+            self.store.delete(key)
+
+    # -- chunk files ----------------------------------------------------------------------
+    @staticmethod
+    def chunks_key(collection: str, doc_id: str, version: int) -> str:
+        return f"collections/{collection}/docs/{doc_id}/v{version:06d}.parquet"
+
+    def write_chunks(self, key: str, chunks: Sequence[Chunk], vectors: Vector, *, metadata: dict[str, str]) -> None:
+        dim = vectors.shape[1] if len(vectors) else 0
+        table = pa.table(
+            {
+                "chunk_id": [c.chunk_id for c in chunks],
+                "ordinal": pa.array([c.ordinal for c in chunks], pa.int32()),
+                "text": [c.text for c in chunks],
+                "text_sha256": [sha256_hex(c.text) for c in chunks],
+                "token_count": pa.array([c.token_count for c in chunks], pa.int32()),
+                "location": [c.location.model_dump_json(exclude={"label"}) for c in chunks],
+                "embedding": pa.FixedSizeListArray.from_arrays(
+                    pa.array(vectors.reshape(-1), pa.float32()), dim or 1
+                ) if dim else pa.array([], pa.list_(pa.float32(), 1)),
+            },
+            metadata={k.encode(): v.encode() for k, v in metadata.items()},
+        )
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        self.store.put(key, sink.getvalue())
+
+    def read_chunks(self, key: str, *, doc_id: str, version: int) -> tuple[list[Chunk], Vector]:
+        table = pq.read_table(io.BytesIO(self.store.get(key)))
+        columns = table.to_pydict()
+        chunks = [
+            Chunk(
+                chunk_id=columns["chunk_id"][i],
+                doc_id=doc_id,
+                version=version,
+                ordinal=columns["ordinal"][i],
+                text=columns["text"][i],
+                location=Location.model_validate_json(columns["location"][i]),
+                token_count=columns["token_count"][i],
+            )
+            for i in range(table.num_rows)
+        ]
+        embedding = table.column("embedding").combine_chunks()
+        width = embedding.type.list_size
+        vectors = np.asarray(embedding.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+        return chunks, vectors.reshape(table.num_rows, width)
+
+
+class EmbeddingCache:
+    """Vectors already computed, keyed by (model, sha256 of the chunk text), kept in the vault.
+
+    New vectors are buffered and written as one Parquet shard per ``flush()``; shards are read
+    lazily once per process.
+    """
+
+    def __init__(self, vault: Vault, model: str) -> None:
+        self._store = vault.store
+        self._prefix = f"embeddings/{_model_slug(model)}/"
+        self._known: dict[str, Vector] | None = None
+        self._new: dict[str, Vector] = {}
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, Vector]:
+        if self._known is None:
+            known: dict[str, Vector] = {}
+            for key in self._store.list(self._prefix):
+                table = pq.read_table(io.BytesIO(self._store.get(key)))
+                hashes = table.column("text_sha256").to_pylist()
+                column = table.column("embedding").combine_chunks()
+                flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+                matrix = flat.reshape(len(hashes), column.type.list_size)
+                known.update(zip(hashes, matrix, strict=True))
+            self._known = known
+        return self._known
+
+    def get_many(self, text_hashes: Iterable[str]) -> dict[str, Vector]:
+        with self._lock:
+            known = self._load()
+            found: dict[str, Vector] = {}
+            for digest in text_hashes:
+                vector = self._new.get(digest)
+                if vector is None:
+                    vector = known.get(digest)
+                if vector is not None:
+                    found[digest] = vector
+            return found
+
+    def add_many(self, entries: dict[str, Vector]) -> None:
+        with self._lock:
+            self._new.update(entries)
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._new:
+                return
+            hashes = list(self._new)
+            matrix = np.stack([self._new[h] for h in hashes]).astype(np.float32)
+            table = pa.table({
+                "text_sha256": hashes,
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1]),
+            })
+            sink = io.BytesIO()
+            pq.write_table(table, sink, compression="zstd")
+            self._store.put(f"{self._prefix}{uuid.uuid4().hex}.parquet", sink.getvalue())
+            self._load().update(self._new)
+            self._new.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._load()) + len(self._new)
+
+

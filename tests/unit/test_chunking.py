@@ -1,0 +1,86 @@
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cairn.chunking import chunk_elements, chunk_id
+from cairn.models import Element, Location
+
+WORDS = re.compile(r"\S+")
+
+
+def _chunks(elements, embedder, max_tokens=64, overlap=8):  # type: ignore[no-untyped-def]
+    return chunk_elements(elements, doc_id="d0c", version=1, tokenizer=embedder,
+                          max_tokens=max_tokens, overlap_tokens=overlap)
+
+
+def _para(text: str, heading: tuple[str, ...] = (), line: int | None = None) -> Element:
+    return Element(text=text, location=Location(heading_path=heading, line_start=line, line_end=line))
+
+
+def test_chunks_never_exceed_the_model_limit(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Every chunk, special tokens included, fits in max_tokens, even from one huge paragraph."""
+    huge = " ".join(f"Sentence number {i} talks about drones and batteries." for i in range(200))
+    chunks = _chunks([_para(huge)], embedder)
+    assert len(chunks) > 10
+    counts = embedder.count_tokens([c.text for c in chunks])
+    assert max(counts) + embedder.special_tokens <= 64
+    assert [c.token_count for c in chunks] == counts
+
+
+def test_sentence_without_breaks_is_cut_at_token_boundaries(embedder) -> None:  # type: ignore[no-untyped-def]
+    """A run of words with no sentence end is still split to fit, losing no word."""
+    words = [f"token{i}" for i in range(400)]
+    chunks = _chunks([_para(" ".join(words))], embedder, overlap=0)
+    assert max(embedder.count_tokens([c.text for c in chunks])) + 2 <= 64
+    assert " ".join(c.text for c in chunks).split() == words
+
+
+def test_chunks_do_not_cross_headings(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Text under different headings never shares a chunk; each chunk keeps its heading path."""
+    elements = [_para("Leave is generous.", ("Leave",)), _para("Expenses need receipts.", ("Expenses",))]
+    chunks = _chunks(elements, embedder)
+    assert [c.location.heading_path for c in chunks] == [("Leave",), ("Expenses",)]
+
+
+def test_small_paragraphs_are_packed_together_with_merged_line_range(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Short paragraphs of one section share a chunk whose line range spans them."""
+    elements = [_para("First short paragraph.", line=1), _para("Second short paragraph.", line=3)]
+    (chunk,) = _chunks(elements, embedder)
+    assert chunk.text == "First short paragraph.\n\nSecond short paragraph."
+    assert (chunk.location.line_start, chunk.location.line_end) == (1, 3)
+
+
+def test_consecutive_chunks_overlap_by_whole_sentences(embedder) -> None:  # type: ignore[no-untyped-def]
+    """A chunk opens with the last whole sentences of the one before, within the overlap budget."""
+    text = " ".join(f"Fact {i} is here." for i in range(60))
+    chunks = _chunks([_para(text)], embedder, overlap=12)
+    assert len(chunks) >= 2
+    for first, second in zip(chunks, chunks[1:], strict=False):
+        before = re.findall(r"Fact \d+ is here\.", first.text)
+        after = re.findall(r"Fact \d+ is here\.", second.text)
+        shared = [s for s in after if s in before]
+        assert shared, "consecutive chunks share no sentence"
+        assert shared == before[-len(shared):] == after[: len(shared)]
+        assert sum(embedder.count_tokens(shared)) <= 12
+
+
+def test_ids_are_stable_and_distinct(embedder) -> None:  # type: ignore[no-untyped-def]
+    """The same input yields the same ids on every run; ids differ between chunks and versions."""
+    elements = [_para(" ".join(f"Line {i} of text." for i in range(80)))]
+    first = [c.chunk_id for c in _chunks(elements, embedder)]
+    assert first == [c.chunk_id for c in _chunks(elements, embedder)]
+    assert len(set(first)) == len(first)
+    assert chunk_id("d0c", 1, 0) != chunk_id("d0c", 2, 0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(paragraphs=st.lists(st.text(alphabet=st.sampled_from("abcdefgh .!?\n"), min_size=1, max_size=400),
+                           min_size=1, max_size=8))
+def test_no_word_is_lost_and_chunks_fit(embedder, paragraphs: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Without overlap, the chunks' words are exactly the input's words, in order, and every chunk fits."""
+    elements = [_para(p) for p in paragraphs if p.strip()]
+    chunks = _chunks(elements, embedder, max_tokens=32, overlap=0)
+    assert [w for c in chunks for w in WORDS.findall(c.text)] == [w for e in elements for w in WORDS.findall(e.text)]
+    if chunks:
+        assert max(embedder.count_tokens([c.text for c in chunks])) + embedder.special_tokens <= 32
