@@ -33,15 +33,16 @@ def _schema(client: MilvusClient):  # type: ignore[no-untyped-def]
     schema.add_field("dense", DataType.FLOAT_VECTOR, dim=DIM)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_function(
-        Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
-                 output_field_names=["sparse"])
+        Function(
+            name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]
+        )
     )
     return schema
 
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run(rows: int, queries: int, index: str) -> dict[str, object]:
@@ -60,10 +61,13 @@ def run(rows: int, queries: int, index: str) -> dict[str, object]:
             vecs = rng.standard_normal((n, DIM)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
             words = rng.zipf(1.3, size=(n, 60)) % len(vocab)
-            client.insert("bench", [
-                {"id": f"r{lo + i}", "text": " ".join(vocab[w] for w in words[i]), "dense": vecs[i].tolist()}
-                for i in range(n)
-            ])
+            client.insert(
+                "bench",
+                [
+                    {"id": f"r{lo + i}", "text": " ".join(vocab[w] for w in words[i]), "dense": vecs[i].tolist()}
+                    for i in range(n)
+                ],
+            )
         insert_s = time.perf_counter() - started
         client.load_collection("bench")
         qv = rng.standard_normal((queries, DIM)).astype(np.float32)
@@ -72,18 +76,36 @@ def run(rows: int, queries: int, index: str) -> dict[str, object]:
         timings: dict[str, list[float]] = {"dense": [], "keyword": [], "hybrid": []}
         for i in range(queries):
             t = time.perf_counter()
-            client.search("bench", data=[qv[i].tolist()], anns_field="dense", limit=10,
-                          search_params={"metric_type": "IP"}, output_fields=["text"])
+            client.search(
+                "bench",
+                data=[qv[i].tolist()],
+                anns_field="dense",
+                limit=10,
+                search_params={"metric_type": "IP"},
+                output_fields=["text"],
+            )
             timings["dense"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            client.search("bench", data=[qt[i]], anns_field="sparse", limit=10,
-                          search_params={"metric_type": "BM25"}, output_fields=["text"])
+            client.search(
+                "bench",
+                data=[qt[i]],
+                anns_field="sparse",
+                limit=10,
+                search_params={"metric_type": "BM25"},
+                output_fields=["text"],
+            )
             timings["keyword"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            client.hybrid_search("bench", reqs=[
-                AnnSearchRequest([qv[i].tolist()], "dense", {"metric_type": "IP"}, 40),
-                AnnSearchRequest([qt[i]], "sparse", {"metric_type": "BM25"}, 40),
-            ], ranker=RRFRanker(60), limit=10, output_fields=["text"])
+            client.hybrid_search(
+                "bench",
+                reqs=[
+                    AnnSearchRequest([qv[i].tolist()], "dense", {"metric_type": "IP"}, 40),
+                    AnnSearchRequest([qt[i]], "sparse", {"metric_type": "BM25"}, 40),
+                ],
+                ranker=RRFRanker(60),
+                limit=10,
+                output_fields=["text"],
+            )
             timings["hybrid"].append(time.perf_counter() - t)
         client.close()
     return {

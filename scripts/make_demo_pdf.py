@@ -19,12 +19,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_OUTPUT = (
-    Path(__file__).resolve().parent.parent
-    / "src"
-    / "cairn"
-    / "demo"
-    / "corpus"
-    / "field-operations-manual.pdf"
+    Path(__file__).resolve().parent.parent / "src" / "cairn" / "demo" / "corpus" / "field-operations-manual.pdf"
 )
 
 # --------------------------------------------------------------------------
@@ -57,8 +52,7 @@ CONTENT: list[tuple[str, str]] = [
     ("h3", "2.2 Permissions"),
     (
         "p",
-        "The pilot in command confirms at least five working days before the survey that all "
-        "permissions are in place:",
+        "The pilot in command confirms at least five working days before the survey that all permissions are in place:",
     ),
     ("bullet", "written consent from the landowner or site manager for take-off and landing;"),
     ("bullet", "airspace checks, including temporary restrictions and notices to airmen;"),
@@ -360,8 +354,7 @@ def build_pdf(content: list[tuple[str, str]]) -> bytes:
     page_ids = [6 + 2 * i for i in range(n_pages)]
     objects: dict[int, bytes] = {
         1: b"<< /Type /Catalog /Pages 2 0 R >>",
-        2: b"<< /Type /Pages /Kids [%s] /Count %d >>"
-        % (b" ".join(b"%d 0 R" % pid for pid in page_ids), n_pages),
+        2: b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % pid for pid in page_ids), n_pages),
         3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
         4: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
         5: b"<< /Title %s /Author %s /Producer %s >>"

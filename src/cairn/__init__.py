@@ -1,9 +1,9 @@
 """cairn: a secure, fast retrieval-augmented generation engine on Milvus and object storage.
 
-    from cairn import Cairn
-    cairn = Cairn()
-    cairn.ingest(["docs/"])
-    print(cairn.ask("How many days of parental leave do we get?").answer)
+from cairn import Cairn
+cairn = Cairn()
+cairn.ingest(["docs/"])
+print(cairn.ask("How many days of parental leave do we get?").answer)
 """
 
 from cairn import errors

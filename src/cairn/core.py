@@ -11,7 +11,7 @@ from cairn.embed.base import Embedder
 from cairn.errors import ConfigError, InvalidRequest, NotFound
 from cairn.generate import extractive_answer
 from cairn.index.milvus import SEARCH_MODES, MilvusIndex, SearchMode
-from cairn.ingest import IngestProgress, Ingestor, document_id
+from cairn.ingest import Ingestor, IngestProgress, document_id
 from cairn.models import (
     Answer,
     CollectionInfo,
@@ -20,6 +20,7 @@ from cairn.models import (
     IngestReport,
     SearchResult,
 )
+from cairn.retrieve import candidate_pool, promote_exact_phrases
 from cairn.settings import Settings, validate_collection_name
 from cairn.snapshots import LiveManifest
 from cairn.vault import DocumentRecord, EmbeddingCache, LocalDirStore, Manifest, Vault
@@ -119,8 +120,12 @@ class Cairn:
     def _ingestor(self, collection: str, *, create: bool = False) -> Ingestor:
         live = self._live_manifest(collection, create=create)
         return Ingestor(
-            settings=self.settings, vault=self.vault, index=self.index, embedder=self.embedder,
-            cache=self._cache(), live=live,
+            settings=self.settings,
+            vault=self.vault,
+            index=self.index,
+            embedder=self.embedder,
+            cache=self._cache(),
+            live=live,
         )
 
     # -- retrieval -----------------------------------------------------------------------------
@@ -140,9 +145,16 @@ class Cairn:
         with live.snapshot() as manifest:
             self.index.ensure_collection(name, manifest.dim)
             hits = self.index.search(
-                name, mode=mode, k=k, query_text=query, query_vector=vector,
-                hidden=manifest.hidden_rows(), rrf_k=self.settings.rrf_k,
+                name,
+                mode=mode,
+                k=candidate_pool(k) if mode == "hybrid" else k,
+                query_text=query,
+                query_vector=vector,
+                hidden=manifest.hidden_rows(),
+                rrf_k=self.settings.rrf_k,
             )
+        if mode == "hybrid":
+            hits = promote_exact_phrases(query, hits, k)
         return SearchResult(hits=hits)
 
     def ask(self, question: str, *, collection: str | None = None, k: int = 8) -> Answer:
@@ -160,8 +172,13 @@ class Cairn:
             docs = manifest.live_documents()
             chunks = sum(v.chunks for d in docs if (v := d.live_version()) is not None)
             return CollectionInfo(
-                name=name, documents=len(docs), chunks=chunks, rows=self.index.count(name),
-                embed_model=manifest.embed_model, dim=manifest.dim, engine=self.index.engine,
+                name=name,
+                documents=len(docs),
+                chunks=chunks,
+                rows=self.index.count(name),
+                embed_model=manifest.embed_model,
+                dim=manifest.dim,
+                engine=self.index.engine,
             )
 
     def drop_collection(self, collection: str) -> None:
@@ -213,10 +230,17 @@ class Cairn:
 def _document_info(doc: DocumentRecord) -> DocumentInfo:
     live = doc.live_version()
     return DocumentInfo(
-        doc_id=doc.doc_id, source=doc.source, mime=live.mime if live else "", tenant=doc.tenant,
-        allowed=doc.allowed, version=doc.live or 0, chunks=live.chunks if live else 0,
+        doc_id=doc.doc_id,
+        source=doc.source,
+        mime=live.mime if live else "",
+        tenant=doc.tenant,
+        allowed=doc.allowed,
+        version=doc.live or 0,
+        chunks=live.chunks if live else 0,
         versions=[
-            DocumentVersionInfo(version=v.version, sha256=v.sha256, size=v.size, created_at=v.created_at, chunks=v.chunks)
+            DocumentVersionInfo(
+                version=v.version, sha256=v.sha256, size=v.size, created_at=v.created_at, chunks=v.chunks
+            )
             for v in doc.versions
         ],
     )

@@ -7,7 +7,7 @@
     ├── ParseError                  a document could not be turned into text
     │   └── UnsupportedFormat       no parser handles this kind of file
     ├── EmbeddingError              the embedding model could not be loaded or run
-    ├── IndexError                  the vector engine refused or failed an operation
+    ├── EngineError                 the vector engine (Milvus) refused or failed an operation
     ├── NotFound                    a collection, document or version does not exist
     └── InvalidRequest              arguments to a call are out of range or malformed
 
@@ -21,7 +21,7 @@ __all__ = [
     "CairnError",
     "ConfigError",
     "EmbeddingError",
-    "IndexError",
+    "EngineError",
     "IntegrityError",
     "InvalidRequest",
     "NotFound",
@@ -67,7 +67,7 @@ class EmbeddingError(CairnError):
     """The embedding model could not be loaded or run."""
 
 
-class IndexError(CairnError):  # noqa: A001 - the domain name; never shadows the builtin in callers
+class EngineError(CairnError):
     """The vector engine refused or failed an operation."""
 
     def __init__(self, message: str, *, collection: str | None = None) -> None:

@@ -195,14 +195,22 @@ class Ingestor:
                 doc.version.chunks_key,
                 doc.chunks,
                 doc_vectors,
-                metadata={"doc_id": doc.record.doc_id, "source": doc.record.source,
-                          "version": str(doc.version.version), "embed_model": manifest.embed_model},
+                metadata={
+                    "doc_id": doc.record.doc_id,
+                    "source": doc.record.source,
+                    "version": str(doc.version.version),
+                    "embed_model": manifest.embed_model,
+                },
             )
             self.index.insert(
                 manifest.collection,
                 IndexedDocument(
-                    doc_id=doc.record.doc_id, source=doc.record.source, version=doc.version.version,
-                    tenant=doc.record.tenant, allowed=doc.record.allowed, mime=doc.version.mime,
+                    doc_id=doc.record.doc_id,
+                    source=doc.record.source,
+                    version=doc.version.version,
+                    tenant=doc.record.tenant,
+                    allowed=doc.record.allowed,
+                    mime=doc.version.mime,
                 ),
                 doc.chunks,
                 doc_vectors,
@@ -259,7 +267,8 @@ class Ingestor:
         """Retire live documents under *roots* whose files no longer exist."""
         prefixes = [str(r.expanduser().absolute()) for r in roots]
         gone = [
-            doc for doc in manifest.live_documents()
+            doc
+            for doc in manifest.live_documents()
             if doc.source not in seen
             and any(doc.source == p or doc.source.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
             and not Path(doc.source).exists()

@@ -39,11 +39,15 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CAIRN_", extra="forbid", validate_default=True)
 
-    home: Path = Field(default=Path(".cairn"), description="Holds the embedded Milvus Lite database and the local vault.")
+    home: Path = Field(
+        default=Path(".cairn"), description="Holds the embedded Milvus Lite database and the local vault."
+    )
     milvus_uri: str | None = Field(
         default=None, description="A Milvus server URI (http://host:19530); unset means embedded Milvus Lite."
     )
-    milvus_token: SecretStr | None = Field(default=None, description="user:password or API token for the Milvus server.")
+    milvus_token: SecretStr | None = Field(
+        default=None, description="user:password or API token for the Milvus server."
+    )
     default_collection: str = "default"
     embed_model: str = Field(
         default="all-MiniLM-L6-v2",

@@ -59,6 +59,4 @@ class LiveManifest:
     def wait_for_readers(self, epoch: int, timeout: float = 30.0) -> bool:
         """Block until no reader holds a snapshot older than *epoch*; False on timeout."""
         with self._changed:
-            return self._changed.wait_for(
-                lambda: all(e >= epoch for e in self._readers), timeout=timeout
-            )
+            return self._changed.wait_for(lambda: all(e >= epoch for e in self._readers), timeout=timeout)

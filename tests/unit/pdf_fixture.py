@@ -12,6 +12,10 @@ __all__ = ["build_pdf"]
 
 _LINE_HEIGHT = 14
 _PARAGRAPH_GAP = 28
+_FILE_ID = "<00112233445566778899aabbccddeeff>"
+_ENCRYPT = (
+    f" /Encrypt << /Filter /Standard /V 1 /R 2 /O <{'11' * 32}> /U <{'22' * 32}> /P -4 >> /ID [{_FILE_ID} {_FILE_ID}]"
+)
 
 
 def _escape(text: str) -> str:
@@ -34,11 +38,13 @@ def _content_stream(paragraphs: list[list[str]]) -> bytes:
     return "\n".join(ops).encode("latin-1")
 
 
-def build_pdf(pages: list[list[list[str]]]) -> bytes:
+def build_pdf(pages: list[list[list[str]]], *, password_protected: bool = False) -> bytes:
     """Return the bytes of a PDF with one page per item of ``pages``.
 
     Each page is a list of paragraphs and each paragraph a list of lines (Latin-1 text).
     A page given as ``[]`` has an empty content stream, i.e. no text layer.
+    With ``password_protected``, the trailer names a standard security handler whose keys match
+    no empty user password, so readers ask for a password (the content itself stays plain).
     """
     page_count = len(pages)
     font_id = 3
@@ -59,9 +65,7 @@ def build_pdf(pages: list[list[list[str]]]) -> bytes:
             ).encode("ascii")
         )
         stream = _content_stream(paragraphs)
-        objects.append(
-            b"<< /Length " + str(len(stream)).encode("ascii") + b" >>\nstream\n" + stream + b"\nendstream"
-        )
+        objects.append(b"<< /Length " + str(len(stream)).encode("ascii") + b" >>\nstream\n" + stream + b"\nendstream")
 
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets: list[int] = []
@@ -74,7 +78,7 @@ def build_pdf(pages: list[list[list[str]]]) -> bytes:
     out += b"0000000000 65535 f \n"
     for offset in offsets:
         out += f"{offset:010d} 00000 n \n".encode("ascii")
-    out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref_offset}\n%%EOF\n"
-    ).encode("ascii")
+    encrypt = _ENCRYPT if password_protected else ""
+    trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{encrypt} >>\nstartxref\n{xref_offset}\n%%EOF\n"
+    out += trailer.encode("ascii")
     return bytes(out)

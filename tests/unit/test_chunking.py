@@ -1,3 +1,4 @@
+import itertools
 import re
 
 from hypothesis import HealthCheck, given, settings
@@ -10,8 +11,9 @@ WORDS = re.compile(r"\S+")
 
 
 def _chunks(elements, embedder, max_tokens=64, overlap=8):  # type: ignore[no-untyped-def]
-    return chunk_elements(elements, doc_id="d0c", version=1, tokenizer=embedder,
-                          max_tokens=max_tokens, overlap_tokens=overlap)
+    return chunk_elements(
+        elements, doc_id="d0c", version=1, tokenizer=embedder, max_tokens=max_tokens, overlap_tokens=overlap
+    )
 
 
 def _para(text: str, heading: tuple[str, ...] = (), line: int | None = None) -> Element:
@@ -56,12 +58,12 @@ def test_consecutive_chunks_overlap_by_whole_sentences(embedder) -> None:  # typ
     text = " ".join(f"Fact {i} is here." for i in range(60))
     chunks = _chunks([_para(text)], embedder, overlap=12)
     assert len(chunks) >= 2
-    for first, second in zip(chunks, chunks[1:], strict=False):
+    for first, second in itertools.pairwise(chunks):
         before = re.findall(r"Fact \d+ is here\.", first.text)
         after = re.findall(r"Fact \d+ is here\.", second.text)
         shared = [s for s in after if s in before]
         assert shared, "consecutive chunks share no sentence"
-        assert shared == before[-len(shared):] == after[: len(shared)]
+        assert shared == before[-len(shared) :] == after[: len(shared)]
         assert sum(embedder.count_tokens(shared)) <= 12
 
 
@@ -75,8 +77,11 @@ def test_ids_are_stable_and_distinct(embedder) -> None:  # type: ignore[no-untyp
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(paragraphs=st.lists(st.text(alphabet=st.sampled_from("abcdefgh .!?\n"), min_size=1, max_size=400),
-                           min_size=1, max_size=8))
+@given(
+    paragraphs=st.lists(
+        st.text(alphabet=st.sampled_from("abcdefgh .!?\n"), min_size=1, max_size=400), min_size=1, max_size=8
+    )
+)
 def test_no_word_is_lost_and_chunks_fit(embedder, paragraphs: list[str]) -> None:  # type: ignore[no-untyped-def]
     """Without overlap, the chunks' words are exactly the input's words, in order, and every chunk fits."""
     elements = [_para(p) for p in paragraphs if p.strip()]

@@ -40,7 +40,7 @@ def test_extension_decides_for_ordinary_content(path: str, expected: str) -> Non
         b"\n  %PDF-2.0\n",
     ],
 )
-def test_pdf_signature_wins_over_the_extension(head: str) -> None:
+def test_pdf_signature_wins_over_the_extension(head: bytes) -> None:
     """Bytes starting with %PDF- (after optional BOM/whitespace) are a PDF whatever the name."""
     assert detect_mime("misnamed.txt", head + b"rest") == "application/pdf"
 

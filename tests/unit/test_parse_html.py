@@ -52,10 +52,7 @@ def test_script_style_and_head_are_dropped() -> None:
 
 def test_heading_path_nests_and_pops() -> None:
     """h1–h6 build the heading path; a heading of level n closes open headings of level n or deeper."""
-    html = (
-        b"<h1>A</h1><p>a1</p><h2>B</h2><p>b1</p><h4>C</h4><p>c1</p>"
-        b"<h3>D</h3><p>d1</p><h1>E</h1><p>e1</p>"
-    )
+    html = b"<h1>A</h1><p>a1</p><h2>B</h2><p>b1</p><h4>C</h4><p>c1</p><h3>D</h3><p>d1</p><h1>E</h1><p>e1</p>"
 
     paths = {e.text: e.location.heading_path for e in parse_html(html) if e.kind == "paragraph"}
 
@@ -166,9 +163,7 @@ def test_meta_charset_is_honoured_when_bytes_are_not_utf8() -> None:
 
 def test_latin1_meta_means_windows_1252() -> None:
     """As browsers do, an iso-8859-1 declaration decodes as windows-1252 (curly quotes survive)."""
-    html = '<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1"><p>“Olé”</p>'.encode(
-        "cp1252"
-    )
+    html = '<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1"><p>“Olé”</p>'.encode("cp1252")
 
     assert _texts(html) == [("paragraph", "“Olé”")]
 

@@ -158,8 +158,6 @@ def test_fixture_structure_is_recognised() -> None:
         "Checklist table",
     )
     assert by_text["offline maps downloaded"].kind == "list_item"
-    assert by_text["Book rail for journeys under four hours.\nHotels need approval."].location.heading_path == (
-        "Field Handbook",
-        "Travel",
-    )
+    travel = by_text["Book rail for journeys under four hours.\nHotels need approval."]
+    assert travel.location.heading_path == ("Field Handbook", "Travel")
     assert by_text["Emergency contact"].location.heading_path == ("Field Handbook", "Emergency contact")

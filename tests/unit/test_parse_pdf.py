@@ -73,6 +73,16 @@ def test_pdf_header_followed_by_garbage_raises_parse_error() -> None:
         parse_document(b"%PDF-1.7\n" + b"\x8f\x00garbage" * 100, path="fake.pdf")
 
 
+def test_password_protected_pdf_raises_parse_error_with_advice() -> None:
+    """A PDF that needs a password is a ParseError saying so and how to fix it."""
+    pdf = build_pdf([[["secret text"]]], password_protected=True)
+
+    with pytest.raises(ParseError, match="password") as caught:
+        parse_document(pdf, path="locked.pdf")
+
+    assert "decrypt" in str(caught.value)
+
+
 def test_random_bytes_with_pdf_extension_raise_parse_error() -> None:
     """Random bytes named .pdf raise ParseError (UnsupportedFormat is a subclass of it)."""
     with pytest.raises(ParseError):

@@ -71,8 +71,15 @@ def test_manifest_round_trips(vault: Vault) -> None:
 def test_chunks_round_trip_through_parquet_with_vectors(vault: Vault) -> None:
     """Chunk texts, locations and embeddings read back exactly as written."""
     chunks = [
-        Chunk(chunk_id=f"c{i}", doc_id="d", version=2, ordinal=i, text=f"text {i}",
-              location=Location(page=i + 1, heading_path=("A", "B")), token_count=2)
+        Chunk(
+            chunk_id=f"c{i}",
+            doc_id="d",
+            version=2,
+            ordinal=i,
+            text=f"text {i}",
+            location=Location(page=i + 1, heading_path=("A", "B")),
+            token_count=2,
+        )
         for i in range(3)
     ]
     vectors = np.random.default_rng(0).random((3, 8), dtype=np.float32)

@@ -55,11 +55,18 @@ def ingest(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _ingest(cairn: Cairn, paths: list[Path], collection: str | None, sync: bool, *, show_progress: bool) -> IngestReport:
+def _ingest(
+    cairn: Cairn, paths: list[Path], collection: str | None, sync: bool, *, show_progress: bool
+) -> IngestReport:
     if not show_progress:
         return cairn.ingest(paths, collection=collection, sync=sync)
-    columns = (TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.description}"))
+    columns = (
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("discovering files", total=None)
 
@@ -140,8 +147,12 @@ def demo(
             if as_json:
                 from cairn.cli.output import print_json
 
-                print_json({"ingest": report.model_dump(mode="json"),
-                            "answers": [{"question": q, **a.model_dump(mode="json")} for q, a in answers]})
+                print_json(
+                    {
+                        "ingest": report.model_dump(mode="json"),
+                        "answers": [{"question": q, **a.model_dump(mode="json")} for q, a in answers],
+                    }
+                )
             else:
                 _show_ingest(report)
                 for question, answer in answers:

@@ -19,8 +19,14 @@ app = typer.Typer(help="List, inspect and drop collections.", no_args_is_help=Tr
 def _table(infos: list[CollectionInfo]) -> Table:
     table = Table("collection", "documents", "chunks", "index rows", "model", "engine")
     for info in infos:
-        table.add_row(escape(info.name), str(info.documents), str(info.chunks), str(info.rows),
-                      escape(info.embed_model), info.engine)
+        table.add_row(
+            escape(info.name),
+            str(info.documents),
+            str(info.chunks),
+            str(info.rows),
+            escape(info.embed_model),
+            info.engine,
+        )
     return table
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -46,23 +47,24 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            # Counting the tokens of a long text is how the chunker learns it must be split; the
+            # tokenizer's "longer than the maximum" warning about that is noise.
+            logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)
 
-            self._model: Any = SentenceTransformer(path, device=device)
+            model_object: Any = SentenceTransformer(path, device=device)
         except Exception as exc:
             raise EmbeddingError(
                 f"cannot load the embedding model {model!r} ({exc}); set CAIRN_EMBED_MODEL to a local "
                 "sentence-transformers model directory or to all-MiniLM-L6-v2 (packaged)"
             ) from exc
+        self._model: Any = model_object
         self._name = model
         self._batch_size = batch_size
         self._tokenizer: Any = self._model.tokenizer
         self._max_tokens = int(self._model.max_seq_length)
         self._special = len(self._tokenizer("")["input_ids"])
-        dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else (
-            self._model.get_sentence_embedding_dimension()
-        )
-        self._dim = int(dim)
+        self._dim = int(self._model.get_embedding_dimension())
         # torch inference is thread-safe, but one model at a time keeps the two cores for one batch.
         self._lock = threading.Lock()
 
@@ -126,7 +128,8 @@ class SentenceTransformerEmbedder:
         return self._encode(texts)
 
     def embed_query(self, text: str) -> Vector:
-        return self._encode([text])[0]
+        vector: Vector = self._encode([text])[0]
+        return vector
 
 
 @lru_cache(maxsize=4)

@@ -23,8 +23,52 @@ NO_ANSWER = "The indexed documents do not appear to answer this question."
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 _STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from get how i if in is it its me my of on or should "
-    "the their there this to was we what when where which who why will with you your".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "get",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "should",
+        "the",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
 )
 # Similarity below which a sentence is not evidence for the question (MiniLM cosine scale).
 _MIN_SIMILARITY = 0.25
@@ -92,8 +136,12 @@ def extractive_answer(
             hit = hits[candidate.hit]
             citations.append(
                 Citation(
-                    source=hit.source, location=hit.location, text=hit.text,
-                    doc_id=hit.doc_id, chunk_id=hit.chunk_id, version=hit.version,
+                    source=hit.source,
+                    location=hit.location,
+                    text=hit.text,
+                    doc_id=hit.doc_id,
+                    chunk_id=hit.chunk_id,
+                    version=hit.version,
                 )
             )
             numbers[candidate.hit] = len(citations)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from cairn.errors import IndexError, InvalidRequest
+from cairn.errors import EngineError, InvalidRequest
 from cairn.models import Chunk, Location, SearchHit
 from cairn.vault.manifest import RowSet
 
@@ -57,9 +57,7 @@ def _rowset_expr(rowset: RowSet) -> str:
 
 def _exclude_expr(rowsets: Sequence[RowSet]) -> str:
     """A filter that drops the given row sets. Milvus Lite 2.5 rejects `not (...)`, so De Morgan."""
-    return " and ".join(
-        f'(doc_id != "{_check_doc_id(r.doc_id)}" or version != {int(r.version)})' for r in rowsets
-    )
+    return " and ".join(f'(doc_id != "{_check_doc_id(r.doc_id)}" or version != {int(r.version)})' for r in rowsets)
 
 
 class MilvusIndex:
@@ -75,7 +73,7 @@ class MilvusIndex:
             try:
                 self.client: Any = MilvusClient(uri=uri, token=token or "")
             except Exception as exc:
-                raise IndexError(
+                raise EngineError(
                     f"cannot open the Milvus engine at {uri}: {exc}. If another cairn process is using this "
                     "CAIRN_HOME, stop it or point CAIRN_HOME elsewhere"
                 ) from exc
@@ -121,8 +119,12 @@ class MilvusIndex:
         schema.add_field("location", DataType.JSON)
         schema.add_field("created_at", DataType.INT64)
         schema.add_function(
-            Function(name="text_bm25", function_type=FunctionType.BM25, input_field_names=["text"],
-                     output_field_names=["sparse"])
+            Function(
+                name="text_bm25",
+                function_type=FunctionType.BM25,
+                input_field_names=["text"],
+                output_field_names=["sparse"],
+            )
         )
         params = self.client.prepare_index_params()
         params.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
@@ -130,7 +132,7 @@ class MilvusIndex:
         try:
             self.client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
         except Exception as exc:
-            raise IndexError(f"cannot create the Milvus collection {name}: {exc}", collection=name) from exc
+            raise EngineError(f"cannot create the Milvus collection {name}: {exc}", collection=name) from exc
 
     def drop_collection(self, collection: str) -> None:
         name = self.engine_name(collection)
@@ -175,7 +177,7 @@ class MilvusIndex:
             for lo in range(0, len(rows), _INSERT_BATCH):
                 self.client.insert(name, rows[lo : lo + _INSERT_BATCH])
         except Exception as exc:
-            raise IndexError(f"Milvus refused rows of {document.source}: {exc}", collection=collection) from exc
+            raise EngineError(f"Milvus refused rows of {document.source}: {exc}", collection=collection) from exc
 
     def delete_rows(self, collection: str, rowsets: Sequence[RowSet]) -> None:
         if not rowsets or not self.has_collection(collection):
@@ -184,7 +186,7 @@ class MilvusIndex:
         try:
             self.client.delete(self.engine_name(collection), filter=expr)
         except Exception as exc:
-            raise IndexError(f"Milvus could not delete rows: {exc}", collection=collection) from exc
+            raise EngineError(f"Milvus could not delete rows: {exc}", collection=collection) from exc
 
     def live_rowsets(self, collection: str) -> set[RowSet]:
         """Every (doc_id, version) that has rows in the index; for verification and tests."""
@@ -221,13 +223,23 @@ class MilvusIndex:
             if mode == "dense":
                 assert query_vector is not None
                 result = self.client.search(
-                    name, data=[query_vector.tolist()], anns_field="dense", limit=k, filter=expr,
-                    search_params={"metric_type": "IP"}, output_fields=_OUTPUT_FIELDS,
+                    name,
+                    data=[query_vector.tolist()],
+                    anns_field="dense",
+                    limit=k,
+                    filter=expr,
+                    search_params={"metric_type": "IP"},
+                    output_fields=_OUTPUT_FIELDS,
                 )
             elif mode == "keyword":
                 result = self.client.search(
-                    name, data=[query_text], anns_field="sparse", limit=k, filter=expr,
-                    search_params={"metric_type": "BM25"}, output_fields=_OUTPUT_FIELDS,
+                    name,
+                    data=[query_text],
+                    anns_field="sparse",
+                    limit=k,
+                    filter=expr,
+                    search_params={"metric_type": "BM25"},
+                    output_fields=_OUTPUT_FIELDS,
                 )
             else:
                 from pymilvus import AnnSearchRequest, RRFRanker
@@ -243,7 +255,7 @@ class MilvusIndex:
                     name, reqs=requests, ranker=RRFRanker(rrf_k), limit=k, output_fields=_OUTPUT_FIELDS
                 )
         except Exception as exc:
-            raise IndexError(f"search in collection {collection!r} failed: {exc}", collection=collection) from exc
+            raise EngineError(f"search in collection {collection!r} failed: {exc}", collection=collection) from exc
         return [_to_hit(hit) for hit in result[0]]
 
 

@@ -98,8 +98,7 @@ def detect_mime(path: str, data: bytes) -> str:
     for signature, description in _BINARY_SIGNATURES:
         if data.startswith(signature):
             raise UnsupportedFormat(
-                f"the file is {description}, which cairn cannot index; "
-                f"supported formats: {SUPPORTED_FORMATS}",
+                f"the file is {description}, which cairn cannot index; supported formats: {SUPPORTED_FORMATS}",
                 path=path,
             )
     known = _BY_EXTENSION.get(_extension(path))

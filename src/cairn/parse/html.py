@@ -16,7 +16,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from cairn.models import Element, Location
 
-from .text import decode_bytes, make_element, normalize_newlines
+from .text import clean_text, decode_bytes, make_element, normalize_newlines
 
 __all__ = ["decode_html", "fragment_text", "parse_html"]
 
@@ -114,7 +114,7 @@ class _Walk:
     elements: list[Element] = field(default_factory=list)
 
     def emit(self, text: str, kind: str) -> None:
-        location = Location(heading_path=tuple(text for _, text in self.headings))
+        location = Location(heading_path=tuple(heading for _, heading in self.headings))
         element = make_element(text, location=location, kind=kind)
         if element is not None:
             self.elements.append(element)
@@ -126,10 +126,11 @@ class _Walk:
 
     def heading(self, level: int, node: LexborNode) -> None:
         text = _flat_text(node)
+        title = " ".join(clean_text(text).split())  # a path entry is one line, even after <br>
         while self.headings and self.headings[-1][0] >= level:
             self.headings.pop()
-        if text.strip():
-            self.headings.append((level, text.strip()))
+        if title:
+            self.headings.append((level, title))
         self.emit(text, "heading")
 
     def table_row(self, row: LexborNode) -> None:

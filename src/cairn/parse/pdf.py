@@ -56,8 +56,8 @@ def _open(data: bytes) -> pdfium.PdfDocument:
                 "remove the password (e.g. `qpdf --decrypt --password=... in.pdf out.pdf`) and add it again"
             ) from exc
         raise ParseError(
-            f"not a readable PDF ({str(exc).rstrip('.')}): the file is corrupt, truncated or not a PDF at all; "
-            "re-export or re-download it and add it again"
+            f"not a readable PDF ({str(exc).rstrip('.')}): the file is corrupt, truncated or not "
+            "a PDF at all; re-export or re-download it and add it again"
         ) from exc
 
 
@@ -127,8 +127,8 @@ def _page_paragraphs(document: pdfium.PdfDocument, index: int) -> list[str]:
         page = document[index]
     except pdfium.PdfiumError as exc:
         raise ParseError(
-            f"page {index + 1} of the PDF could not be loaded ({str(exc).rstrip('.')}); the file may be damaged: "
-            "re-export it (e.g. print to PDF) and add it again"
+            f"page {index + 1} of the PDF could not be loaded ({str(exc).rstrip('.')}); the file may "
+            "be damaged: re-export it (e.g. print to PDF) and add it again"
         ) from exc
     try:
         textpage = page.get_textpage()

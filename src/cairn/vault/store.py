@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import re
 import threading
 import uuid
@@ -94,9 +93,7 @@ class Vault:
         self.store.put(self.manifest_key(manifest.collection), manifest.model_dump_json(indent=1).encode())
 
     def list_collections(self) -> list[str]:
-        return [
-            key.split("/")[1] for key in self.store.list("collections/") if key.endswith("/manifest.json")
-        ]
+        return [key.split("/")[1] for key in self.store.list("collections/") if key.endswith("/manifest.json")]
 
     def delete_collection(self, collection: str) -> None:
         """Forget a collection's manifest and chunk files. Original blobs stay (immutable)."""
@@ -118,9 +115,9 @@ class Vault:
                 "text_sha256": [sha256_hex(c.text) for c in chunks],
                 "token_count": pa.array([c.token_count for c in chunks], pa.int32()),
                 "location": [c.location.model_dump_json(exclude={"label"}) for c in chunks],
-                "embedding": pa.FixedSizeListArray.from_arrays(
-                    pa.array(vectors.reshape(-1), pa.float32()), dim or 1
-                ) if dim else pa.array([], pa.list_(pa.float32(), 1)),
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), dim or 1)
+                if dim
+                else pa.array([], pa.list_(pa.float32(), 1)),
             },
             metadata={k.encode(): v.encode() for k, v in metadata.items()},
         )
@@ -198,10 +195,12 @@ class EmbeddingCache:
                 return
             hashes = list(self._new)
             matrix = np.stack([self._new[h] for h in hashes]).astype(np.float32)
-            table = pa.table({
-                "text_sha256": hashes,
-                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1]),
-            })
+            table = pa.table(
+                {
+                    "text_sha256": hashes,
+                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1]),
+                }
+            )
             sink = io.BytesIO()
             pq.write_table(table, sink, compression="zstd")
             self._store.put(f"{self._prefix}{uuid.uuid4().hex}.parquet", sink.getvalue())
@@ -211,5 +210,3 @@ class EmbeddingCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._load()) + len(self._new)
-
-

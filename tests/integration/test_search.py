@@ -1,0 +1,97 @@
+"""Search modes, answers and collections on real Milvus Lite with the packaged model."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cairn import Cairn
+from cairn.errors import InvalidRequest, NotFound
+from cairn.generate.extractive import NO_ANSWER
+
+pytestmark = pytest.mark.integration
+
+REAL = Path(__file__).parents[1] / "fixtures" / "real"
+REAL_DOCS = REAL / "docs"
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_each_mode_finds_the_relevant_document_first(cairn: Cairn, docs: Path, mode: str) -> None:
+    """Dense, keyword and hybrid search each rank the document that answers the query first."""
+    cairn.ingest([docs])
+    hits = cairn.search("paid parental leave days", k=3, mode=mode).hits  # type: ignore[arg-type]
+    assert hits[0].source == str(docs / "leave.md")
+    assert hits[0].location.heading_path == ("Leave policy", "Parental leave")
+    assert len({h.chunk_id for h in hits}) == len(hits)
+
+
+def test_script_text_is_not_indexed(cairn: Cairn, docs: Path) -> None:
+    """HTML script content never becomes searchable text."""
+    cairn.ingest([docs])
+    assert all("secret" not in h.text for h in cairn.search("var secret", k=10, mode="keyword").hits)
+
+
+def test_ask_cites_the_source_and_location(cairn: Cairn, docs: Path) -> None:
+    """The extractive answer quotes the supporting sentence and cites its file and heading."""
+    cairn.ingest([docs])
+    answer = cairn.ask("How many days of parental leave do employees get?")
+    assert "120 days" in answer.answer
+    first = re.search(r"\[(\d+)\]", answer.answer)
+    assert first is not None
+    cited = answer.citations[int(first.group(1)) - 1]
+    assert cited.source == str(docs / "leave.md")
+    assert cited.location.label == "Leave policy › Parental leave, lines 3–5"
+
+
+def test_ask_says_so_when_documents_do_not_answer(cairn: Cairn, docs: Path) -> None:
+    """A question unrelated to every document gets the no-answer message and no citations."""
+    cairn.ingest([docs])
+    answer = cairn.ask("What is the boiling point of tungsten hexafluoride?")
+    assert answer.answer == NO_ANSWER
+    assert answer.citations == []
+
+
+def test_real_documents_are_each_found_by_their_own_phrase(cairn: Cairn) -> None:
+    """Real PDFs, HTML, Markdown and text that we did not write are each found by a phrase only they contain."""
+    phrases = json.loads((REAL / "phrases.json").read_text())
+    report = cairn.ingest([REAL_DOCS])
+    assert report.failed == []
+    assert report.ingested == report.files == len(phrases)
+    for name, phrase in phrases.items():
+        hits = cairn.search(phrase, k=3, mode="hybrid").hits
+        assert Path(hits[0].source).name == name, (phrase, [h.source for h in hits])
+        wanted = " ".join(phrase.split()).lower()
+        assert any(wanted in " ".join(h.text.split()).lower() for h in hits if Path(h.source).name == name)
+
+
+def test_bad_requests_are_clear_errors(cairn: Cairn, docs: Path) -> None:
+    """Empty queries, out-of-range k, unknown modes and unknown collections raise typed errors."""
+    cairn.ingest([docs])
+    with pytest.raises(InvalidRequest, match="empty"):
+        cairn.search("   ")
+    with pytest.raises(InvalidRequest, match="out of range"):
+        cairn.search("leave", k=0)
+    with pytest.raises(InvalidRequest, match="unknown search mode"):
+        cairn.search("leave", mode="fuzzy")  # type: ignore[arg-type]
+    with pytest.raises(NotFound, match="no collection 'nothing'"):
+        cairn.search("leave", collection="nothing")
+    with pytest.raises(InvalidRequest, match="invalid collection name"):
+        cairn.search("leave", collection="../etc")
+
+
+def test_collection_info_and_drop(cairn: Cairn, docs: Path) -> None:
+    """Info counts documents, chunks and engine rows; drop removes the collection but keeps blobs."""
+    report = cairn.ingest([docs], collection="hr")
+    info = cairn.collection_info("hr")
+    assert (info.documents, info.chunks, info.rows) == (3, report.chunks, report.chunks)
+    assert info.engine == "milvus-lite"
+    assert info.dim == 384
+    assert [c.name for c in cairn.collections()] == ["hr"]
+    blobs = list(cairn.vault.store.list("blobs/"))
+    cairn.drop_collection("hr")
+    assert cairn.collections() == []
+    assert not cairn.index.has_collection("hr")
+    assert list(cairn.vault.store.list("blobs/")) == blobs
