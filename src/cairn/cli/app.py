@@ -13,7 +13,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn.cli.output import console, err_console, errors_reported, render
+from cairn.cli import collections, docs
+from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json, render
 from cairn.core import Cairn
 from cairn.index.milvus import SearchMode
 from cairn.ingest import IngestProgress
@@ -26,8 +27,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 # Exit code of `cairn ingest` when the run finished but some files could not be ingested.
 EXIT_SOME_FAILED = 3
@@ -145,8 +144,6 @@ def demo(
             report = _ingest(cairn, [CORPUS_DIR], "demo", False, show_progress=not as_json)
             answers = [(q, cairn.ask(q, collection="demo")) for q in QUESTIONS]
             if as_json:
-                from cairn.cli.output import print_json
-
                 print_json(
                     {
                         "ingest": report.model_dump(mode="json"),
@@ -164,9 +161,9 @@ def demo(
             shutil.rmtree(home, ignore_errors=True)
 
 
-def main() -> None:
-    from cairn.cli import collections, docs
+app.add_typer(collections.app, name="collections")
+app.add_typer(docs.app, name="docs")
 
-    app.add_typer(collections.app, name="collections")
-    app.add_typer(docs.app, name="docs")
+
+def main() -> None:
     app()

@@ -8,8 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cairn.cli.app import JsonOpt
-from cairn.cli.output import console, errors_reported, print_json
+from cairn.cli.output import JsonOpt, console, errors_reported, print_json
 from cairn.core import Cairn
 from cairn.models import CollectionInfo
 

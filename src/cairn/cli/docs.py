@@ -8,8 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cairn.cli.app import CollectionOpt, JsonOpt
-from cairn.cli.output import console, errors_reported, print_json
+from cairn.cli.output import CollectionOpt, JsonOpt, console, errors_reported, print_json
 from cairn.core import Cairn
 
 app = typer.Typer(help="List and remove documents.", no_args_is_help=True)

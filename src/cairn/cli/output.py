@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import BaseModel
@@ -15,7 +15,10 @@ from rich.markup import escape
 
 from cairn.errors import CairnError, InvalidRequest, NotFound
 
-__all__ = ["console", "errors_reported", "fail", "print_json"]
+__all__ = ["CollectionOpt", "JsonOpt", "console", "err_console", "errors_reported", "fail", "print_json", "render"]
+
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: 'default').")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 console = Console()
 err_console = Console(stderr=True)

@@ -1,0 +1,99 @@
+"""The `cairn` command line, driven in-process, against a real CAIRN_HOME on Milvus Lite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cairn.cli import app
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CAIRN_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+
+    def invoke(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        return result.exit_code, result.stdout
+
+    return invoke
+
+
+def test_ingest_search_ask_json_shapes(run, docs: Path) -> None:  # type: ignore[no-untyped-def]
+    """ingest, search and ask print the documented JSON fields; a second ingest is all unchanged."""
+    code, out = run("ingest", str(docs), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert set(report) == {"collection", "files", "ingested", "unchanged", "removed", "chunks", "failed"}
+    assert (report["collection"], report["ingested"], report["failed"]) == ("default", 3, [])
+    code, out = run("ingest", str(docs), "--json")
+    assert json.loads(out)["unchanged"] == 3
+
+    code, out = run("search", "swollen lithium battery", "-k", "2", "--mode", "hybrid", "--json")
+    hits = json.loads(out)["hits"]
+    assert code == 0 and len(hits) == 2
+    assert {"doc_id", "source", "chunk_id", "score", "text", "location"} <= set(hits[0])
+    assert hits[0]["source"] == str(docs / "batteries.txt")
+    assert Path(hits[0]["source"]).is_absolute()
+
+    code, out = run("ask", "Where do swollen batteries go?", "--json")
+    answer = json.loads(out)
+    assert code == 0 and "fireproof bin" in answer["answer"]
+    assert {"source", "location", "text"} <= set(answer["citations"][0])
+
+
+def test_failed_files_set_exit_code_3_and_are_listed(run, docs: Path) -> None:  # type: ignore[no-untyped-def]
+    """A partly failed ingest exits 3 and names each failed file with its reason."""
+    (docs / "empty.md").write_text("")
+    code, out = run("ingest", str(docs), "--json")
+    assert code == 3
+    (failure,) = json.loads(out)["failed"]
+    assert failure["path"].endswith("empty.md") and "empty" in failure["error"]
+
+
+def test_collections_and_docs_commands(run, docs: Path) -> None:  # type: ignore[no-untyped-def]
+    """collections list/info/drop and docs list/rm work and report in JSON."""
+    run("ingest", str(docs), "-c", "hr", "--json")
+    code, out = run("collections", "list", "--json")
+    assert [c["name"] for c in json.loads(out)["collections"]] == ["hr"]
+    code, out = run("collections", "info", "hr", "--json")
+    assert json.loads(out)["documents"] == 3
+    code, out = run("docs", "list", "-c", "hr", "--json")
+    assert len(json.loads(out)["documents"]) == 3
+    code, out = run("docs", "rm", str(docs / "api.html"), "-c", "hr", "--json")
+    assert code == 0 and json.loads(out)["removed"][0]["source"] == str(docs / "api.html")
+    code, out = run("docs", "rm", "nope", "-c", "hr", "--json")
+    assert code == 4 and "no document 'nope'" in json.loads(out)["error"]
+    code, out = run("collections", "drop", "hr", "--json")
+    assert code == 0
+    code, out = run("collections", "info", "hr", "--json")
+    assert code == 4 and "no collection 'hr'" in json.loads(out)["error"]
+
+
+def test_errors_are_one_clear_line(run) -> None:  # type: ignore[no-untyped-def]
+    """Searching a collection that does not exist says so and how to fix it, with no traceback."""
+    code, out = run("search", "anything", "-c", "missing")
+    assert code == 4
+    assert "Traceback" not in out
+
+
+def test_demo_prints_cited_answers(run) -> None:  # type: ignore[no-untyped-def]
+    """`cairn demo` ingests the bundled corpus and answers its three questions with citations."""
+    code, out = run("demo", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["ingest"]["failed"] == [] and result["ingest"]["ingested"] >= 8
+    answers = {a["question"]: a for a in result["answers"]}
+    assert len(answers) == 3
+    for answer in answers.values():
+        assert answer["citations"], answer
+    leave = next(a for q, a in answers.items() if "parental" in q)
+    assert "120 days" in leave["answer"]
+    regions = next(a for q, a in answers.items() if "regions" in q)
+    assert "Frankfurt" in regions["answer"] and regions["citations"][0]["source"].endswith("atlas-api.md")
