@@ -37,14 +37,16 @@ def test_ingest_search_ask_json_shapes(run, docs: Path) -> None:  # type: ignore
 
     code, out = run("search", "swollen lithium battery", "-k", "2", "--mode", "hybrid", "--json")
     hits = json.loads(out)["hits"]
-    assert code == 0 and len(hits) == 2
+    assert code == 0
+    assert len(hits) == 2
     assert {"doc_id", "source", "chunk_id", "score", "text", "location"} <= set(hits[0])
     assert hits[0]["source"] == str(docs / "batteries.txt")
     assert Path(hits[0]["source"]).is_absolute()
 
     code, out = run("ask", "Where do swollen batteries go?", "--json")
     answer = json.loads(out)
-    assert code == 0 and "fireproof bin" in answer["answer"]
+    assert code == 0
+    assert "fireproof bin" in answer["answer"]
     assert {"source", "location", "text"} <= set(answer["citations"][0])
 
 
@@ -54,7 +56,8 @@ def test_failed_files_set_exit_code_3_and_are_listed(run, docs: Path) -> None:  
     code, out = run("ingest", str(docs), "--json")
     assert code == 3
     (failure,) = json.loads(out)["failed"]
-    assert failure["path"].endswith("empty.md") and "empty" in failure["error"]
+    assert failure["path"].endswith("empty.md")
+    assert "empty" in failure["error"]
 
 
 def test_collections_and_docs_commands(run, docs: Path) -> None:  # type: ignore[no-untyped-def]
@@ -67,13 +70,16 @@ def test_collections_and_docs_commands(run, docs: Path) -> None:  # type: ignore
     code, out = run("docs", "list", "-c", "hr", "--json")
     assert len(json.loads(out)["documents"]) == 3
     code, out = run("docs", "rm", str(docs / "api.html"), "-c", "hr", "--json")
-    assert code == 0 and json.loads(out)["removed"][0]["source"] == str(docs / "api.html")
+    assert code == 0
+    assert json.loads(out)["removed"][0]["source"] == str(docs / "api.html")
     code, out = run("docs", "rm", "nope", "-c", "hr", "--json")
-    assert code == 4 and "no document 'nope'" in json.loads(out)["error"]
+    assert code == 4
+    assert "no document 'nope'" in json.loads(out)["error"]
     code, out = run("collections", "drop", "hr", "--json")
     assert code == 0
     code, out = run("collections", "info", "hr", "--json")
-    assert code == 4 and "no collection 'hr'" in json.loads(out)["error"]
+    assert code == 4
+    assert "no collection 'hr'" in json.loads(out)["error"]
 
 
 def test_errors_are_one_clear_line(run) -> None:  # type: ignore[no-untyped-def]
@@ -88,7 +94,8 @@ def test_demo_prints_cited_answers(run) -> None:  # type: ignore[no-untyped-def]
     code, out = run("demo", "--json")
     assert code == 0
     result = json.loads(out)
-    assert result["ingest"]["failed"] == [] and result["ingest"]["ingested"] >= 8
+    assert result["ingest"]["failed"] == []
+    assert result["ingest"]["ingested"] >= 8
     answers = {a["question"]: a for a in result["answers"]}
     assert len(answers) == 3
     for answer in answers.values():
@@ -96,4 +103,5 @@ def test_demo_prints_cited_answers(run) -> None:  # type: ignore[no-untyped-def]
     leave = next(a for q, a in answers.items() if "parental" in q)
     assert "120 days" in leave["answer"]
     regions = next(a for q, a in answers.items() if "regions" in q)
-    assert "Frankfurt" in regions["answer"] and regions["citations"][0]["source"].endswith("atlas-api.md")
+    assert "Frankfurt" in regions["answer"]
+    assert regions["citations"][0]["source"].endswith("atlas-api.md")

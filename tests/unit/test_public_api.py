@@ -3,11 +3,27 @@ import cairn
 
 def test_public_api_is_exactly_this() -> None:
     """The names `from cairn import *` exposes are pinned; changing them is a deliberate API change."""
-    assert sorted(cairn.__all__) == sorted([
-        "Answer", "Cairn", "CairnError", "Chunk", "Citation", "CollectionInfo", "DocumentInfo",
-        "DocumentVersionInfo", "Element", "FailedFile", "IngestReport", "Location", "SearchHit",
-        "SearchResult", "Settings", "__version__", "errors",
-    ])
+    assert sorted(cairn.__all__) == sorted(
+        [
+            "Answer",
+            "Cairn",
+            "CairnError",
+            "Chunk",
+            "Citation",
+            "CollectionInfo",
+            "DocumentInfo",
+            "DocumentVersionInfo",
+            "Element",
+            "FailedFile",
+            "IngestReport",
+            "Location",
+            "SearchHit",
+            "SearchResult",
+            "Settings",
+            "__version__",
+            "errors",
+        ]
+    )
     for name in cairn.__all__:
         assert hasattr(cairn, name), name
 
@@ -23,5 +39,7 @@ def test_location_labels() -> None:
     Location = cairn.Location
     assert Location(page=3).label == "p. 3"
     assert Location(page=3, page_end=4).label == "pp. 3–4"
-    assert Location(heading_path=("Setup", "Install"), line_start=10, line_end=24).label == "Setup › Install, lines 10–24"
+    assert (
+        Location(heading_path=("Setup", "Install"), line_start=10, line_end=24).label == "Setup › Install, lines 10–24"
+    )
     assert Location(line_start=7, line_end=7).label == "line 7"

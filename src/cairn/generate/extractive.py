@@ -72,6 +72,8 @@ _STOPWORDS = frozenset(
 )
 # Similarity below which a sentence is not evidence for the question (MiniLM cosine scale).
 _MIN_SIMILARITY = 0.25
+# Sentences after the best one must score at least this fraction of it, so weak ones do not pad.
+_RELATIVE_FLOOR = 0.8
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ def _candidates(hits: Sequence[SearchHit]) -> list[_Candidate]:
         for p, raw in enumerate(_SENTENCE.split(hit.text)):
             sentence = " ".join(raw.split())
             words = len(_WORD.findall(sentence))
-            if 4 <= words <= 80 and sentence.lower() not in seen:
+            # Short lines without closing punctuation are headings or labels, not statements.
+            statement = sentence.rstrip("\"')]").endswith((".", "!", "?", ":", ";")) or words >= 8
+            if 4 <= words <= 80 and statement and sentence.lower() not in seen:
                 seen.add(sentence.lower())
                 found.append(_Candidate(sentence, h, p))
     return found
@@ -119,7 +123,7 @@ def extractive_answer(
     for index in np.argsort(-score):
         if len(chosen) == max_sentences:
             break
-        if similarity[index] < _MIN_SIMILARITY:
+        if similarity[index] < _MIN_SIMILARITY or (chosen and score[index] < _RELATIVE_FLOOR * score[chosen[0]]):
             break
         words = _content_words(candidates[index].text)
         if any(_jaccard(words, _content_words(candidates[j].text)) > 0.6 for j in chosen):
@@ -127,6 +131,7 @@ def extractive_answer(
         chosen.append(int(index))
     if not chosen:
         return Answer(answer=NO_ANSWER, citations=[])
+    chosen = _with_list_items(chosen, candidates)
     citations: list[Citation] = []
     numbers: dict[int, int] = {}
     parts: list[str] = []
@@ -147,6 +152,23 @@ def extractive_answer(
             numbers[candidate.hit] = len(citations)
         parts.append(f"{candidate.text} [{numbers[candidate.hit]}]")
     return Answer(answer=" ".join(parts), citations=citations)
+
+
+def _with_list_items(chosen: list[int], candidates: Sequence[_Candidate], limit: int = 8) -> list[int]:
+    """After a chosen sentence that introduces a list (ends with ':'), keep the items that follow it."""
+    result: list[int] = []
+    for index in chosen:
+        if index in result:
+            continue
+        result.append(index)
+        if not candidates[index].text.endswith(":"):
+            continue
+        follow = index + 1
+        while follow < len(candidates) and follow - index <= limit and candidates[follow].hit == candidates[index].hit:
+            if follow not in result:
+                result.append(follow)
+            follow += 1
+    return result
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
