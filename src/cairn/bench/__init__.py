@@ -1,0 +1,1 @@
+"""Benchmarks runnable by anyone: `cairn bench ...` prints JSON and records the machine."""
