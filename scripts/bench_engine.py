@@ -56,10 +56,12 @@ def run(rows: int, queries: int, index: str) -> dict[str, object]:
         client.create_collection("bench", schema=_schema(client), index_params=params)
         started = time.perf_counter()
         batch = 2000
+        stored = np.empty((rows, DIM), dtype=np.float32)
         for lo in range(0, rows, batch):
             n = min(batch, rows - lo)
             vecs = rng.standard_normal((n, DIM)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            stored[lo : lo + n] = vecs
             words = rng.zipf(1.3, size=(n, 60)) % len(vocab)
             client.insert(
                 "bench",
@@ -74,9 +76,10 @@ def run(rows: int, queries: int, index: str) -> dict[str, object]:
         qv /= np.linalg.norm(qv, axis=1, keepdims=True)
         qt = [" ".join(vocab[w] for w in rng.integers(0, 200, 4)) for _ in range(queries)]
         timings: dict[str, list[float]] = {"dense": [], "keyword": [], "hybrid": []}
+        found = 0
         for i in range(queries):
             t = time.perf_counter()
-            client.search(
+            dense = client.search(
                 "bench",
                 data=[qv[i].tolist()],
                 anns_field="dense",
@@ -85,6 +88,8 @@ def run(rows: int, queries: int, index: str) -> dict[str, object]:
                 output_fields=["text"],
             )
             timings["dense"].append(time.perf_counter() - t)
+            exact = {f"r{j}" for j in np.argsort(-(stored @ qv[i]))[:10]}
+            found += len(exact & {hit["id"] for hit in dense[0]})
             t = time.perf_counter()
             client.search(
                 "bench",
@@ -113,6 +118,7 @@ def run(rows: int, queries: int, index: str) -> dict[str, object]:
         "index": index,
         "insert_s": round(insert_s, 2),
         "insert_rows_per_s": round(rows / insert_s, 1),
+        "dense_recall_at_10": round(found / (10 * queries), 3),
         **{f"{mode}_p50_ms": round(statistics.median(v) * 1000, 2) for mode, v in timings.items()},
         **{f"{mode}_p99_ms": round(_percentile(v, 0.99) * 1000, 2) for mode, v in timings.items()},
     }

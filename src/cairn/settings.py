@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=256, ge=16, le=8192, description="Upper bound, incl. special tokens.")
     chunk_overlap_tokens: int = Field(default=32, ge=0)
     rrf_k: int = Field(default=60, ge=1)
+    dense_index: Literal["FLAT", "AUTOINDEX", "IVF_FLAT", "HNSW"] = Field(
+        default="FLAT",
+        description="Vector index for new collections. FLAT is exact; on Milvus Lite 2.5 AUTOINDEX/IVF_FLAT "
+        "lost most recall on the benchmark here (docs/benchmarks.md). HNSW needs a Milvus server.",
+    )
     ingest_batch_chunks: int = Field(default=256, ge=1, description="Chunks embedded and committed together.")
 
     @classmethod

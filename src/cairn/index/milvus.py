@@ -63,7 +63,8 @@ def _exclude_expr(rowsets: Sequence[RowSet]) -> str:
 class MilvusIndex:
     """Schema, writes and the three search modes over one ``MilvusClient``."""
 
-    def __init__(self, uri: str, *, token: str | None = None) -> None:
+    def __init__(self, uri: str, *, token: str | None = None, dense_index: str = "FLAT") -> None:
+        self.dense_index = dense_index
         with warnings.catch_warnings():
             # milvus-lite 2.5 imports the deprecated pkg_resources; the warning is not ours to fix.
             warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -127,7 +128,7 @@ class MilvusIndex:
             )
         )
         params = self.client.prepare_index_params()
-        params.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
+        params.add_index("dense", index_type=self.dense_index, metric_type="IP")
         params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         try:
             self.client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
