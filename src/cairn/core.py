@@ -53,9 +53,7 @@ class Cairn:
             if self._index is None:
                 self.settings.home.mkdir(parents=True, exist_ok=True)
                 token = self.settings.milvus_token.get_secret_value() if self.settings.milvus_token else None
-                self._index = MilvusIndex(
-                    self.settings.engine_uri, token=token, dense_index=self.settings.dense_index
-                )
+                self._index = MilvusIndex(self.settings.engine_uri, token=token, dense_index=self.settings.dense_index)
             return self._index
 
     @property
