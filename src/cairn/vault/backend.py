@@ -63,7 +63,9 @@ class LocalDirStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def _write(self, path: Path, data: bytes) -> None:
+    @staticmethod
+    def _temp_copy(path: Path, data: bytes) -> str:
+        """Write *data* durably to a temporary file beside *path*; return its name."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -71,14 +73,15 @@ class LocalDirStore:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return tmp
 
     def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
         try:
-            self._write(self._path(key), data)
+            os.replace(self._temp_copy(path, data), path)
         except OSError as exc:
             raise StorageError(f"cannot write {key} in {self.root}: {exc.strerror}", key=key) from exc
 
@@ -87,12 +90,7 @@ class LocalDirStore:
         if path.exists():
             return False
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            tmp = self._temp_copy(path, data)
             try:
                 # link() fails if the target exists, so two writers never replace each other.
                 os.link(tmp, path)
