@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from cairn.embed.base import Tokenizer
 from cairn.models import Chunk, Element, Location
 
-__all__ = ["chunk_elements", "chunk_id"]
+__all__ = ["SENTENCE_END", "chunk_elements", "chunk_id"]
 
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 
 
 def chunk_id(doc_id: str, version: int, ordinal: int) -> str:
@@ -39,7 +39,7 @@ class _Piece:
 
 
 def _split_sentences(text: str) -> list[str]:
-    parts = _SENTENCE_END.split(text)
+    parts = SENTENCE_END.split(text)
     return [p for p in parts if p.strip()]
 
 

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cairn.chunking import SENTENCE_END
 from cairn.embed.base import Embedder
 from cairn.models import Answer, Citation, SearchHit
 
 __all__ = ["NO_ANSWER", "extractive_answer"]
 
 NO_ANSWER = "The indexed documents do not appear to answer this question."
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+# Sentence ends as the chunker finds them, and also line breaks (headings, list items, table rows).
+_SENTENCE = re.compile(SENTENCE_END.pattern + r"|\n+")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 _STOPWORDS = frozenset(
     [

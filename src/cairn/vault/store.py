@@ -38,6 +38,24 @@ def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
+def _vector_column(matrix: Vector) -> pa.FixedSizeListArray:
+    """An (n, dim) float32 matrix as an Arrow column of fixed-size lists."""
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1), pa.float32()), matrix.shape[1])
+
+
+def _vector_matrix(table: pa.Table) -> Vector:
+    """The table's ``embedding`` column back as an (n, dim) float32 matrix."""
+    column = table.column("embedding").combine_chunks()
+    flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+    return flat.reshape(table.num_rows, column.type.list_size)
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
 def _model_slug(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_") or "model"
 
@@ -106,7 +124,6 @@ class Vault:
         return f"collections/{collection}/docs/{doc_id}/v{version:06d}.parquet"
 
     def write_chunks(self, key: str, chunks: Sequence[Chunk], vectors: Vector, *, metadata: dict[str, str]) -> None:
-        dim = vectors.shape[1] if len(vectors) else 0
         table = pa.table(
             {
                 "chunk_id": [c.chunk_id for c in chunks],
@@ -115,15 +132,11 @@ class Vault:
                 "text_sha256": [sha256_hex(c.text) for c in chunks],
                 "token_count": pa.array([c.token_count for c in chunks], pa.int32()),
                 "location": [c.location.model_dump_json(exclude={"label"}) for c in chunks],
-                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), dim or 1)
-                if dim
-                else pa.array([], pa.list_(pa.float32(), 1)),
+                "embedding": _vector_column(vectors),
             },
             metadata={k.encode(): v.encode() for k, v in metadata.items()},
         )
-        sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd")
-        self.store.put(key, sink.getvalue())
+        self.store.put(key, _parquet_bytes(table))
 
     def read_chunks(self, key: str, *, doc_id: str, version: int) -> tuple[list[Chunk], Vector]:
         table = pq.read_table(io.BytesIO(self.store.get(key)))
@@ -140,10 +153,7 @@ class Vault:
             )
             for i in range(table.num_rows)
         ]
-        embedding = table.column("embedding").combine_chunks()
-        width = embedding.type.list_size
-        vectors = np.asarray(embedding.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
-        return chunks, vectors.reshape(table.num_rows, width)
+        return chunks, _vector_matrix(table)
 
 
 class EmbeddingCache:
@@ -165,11 +175,7 @@ class EmbeddingCache:
             known: dict[str, Vector] = {}
             for key in self._store.list(self._prefix):
                 table = pq.read_table(io.BytesIO(self._store.get(key)))
-                hashes = table.column("text_sha256").to_pylist()
-                column = table.column("embedding").combine_chunks()
-                flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
-                matrix = flat.reshape(len(hashes), column.type.list_size)
-                known.update(zip(hashes, matrix, strict=True))
+                known.update(zip(table.column("text_sha256").to_pylist(), _vector_matrix(table), strict=True))
             self._known = known
         return self._known
 
@@ -195,15 +201,8 @@ class EmbeddingCache:
                 return
             hashes = list(self._new)
             matrix = np.stack([self._new[h] for h in hashes]).astype(np.float32)
-            table = pa.table(
-                {
-                    "text_sha256": hashes,
-                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1]),
-                }
-            )
-            sink = io.BytesIO()
-            pq.write_table(table, sink, compression="zstd")
-            self._store.put(f"{self._prefix}{uuid.uuid4().hex}.parquet", sink.getvalue())
+            table = pa.table({"text_sha256": hashes, "embedding": _vector_column(matrix)})
+            self._store.put(f"{self._prefix}{uuid.uuid4().hex}.parquet", _parquet_bytes(table))
             self._load().update(self._new)
             self._new.clear()
 
