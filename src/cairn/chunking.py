@@ -16,6 +16,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cairn.embed.base import Tokenizer
 from cairn.models import Chunk, Element, Location
@@ -24,6 +25,9 @@ __all__ = ["SENTENCE_END", "chunk_elements", "chunk_id"]
 
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace.
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+
+
+_N = TypeVar("_N", int, float)
 
 
 def chunk_id(doc_id: str, version: int, ordinal: int) -> str:
@@ -36,6 +40,13 @@ class _Piece:
     tokens: int
     element: int
     location: Location
+    metadata: dict[str, str]
+
+    @property
+    def section(self) -> tuple[object, ...]:
+        """Pieces of one section may share a chunk: same member, sheet, slide, headings, metadata."""
+        loc = self.location
+        return (loc.member, loc.sheet, loc.slide, loc.heading_path, sorted(self.metadata.items()))
 
 
 def _split_sentences(text: str) -> list[str]:
@@ -49,31 +60,46 @@ def _pieces(elements: Sequence[Element], tokenizer: Tokenizer, budget: int) -> l
     pieces: list[_Piece] = []
     for index, (element, tokens) in enumerate(zip(elements, counts, strict=True)):
         if tokens <= budget:
-            pieces.append(_Piece(element.text, tokens, index, element.location))
+            pieces.append(_Piece(element.text, tokens, index, element.location, element.metadata))
             continue
         sentences = _split_sentences(element.text)
         for sentence, sentence_tokens in zip(sentences, tokenizer.count_tokens(sentences), strict=True):
             if sentence_tokens <= budget:
-                pieces.append(_Piece(sentence, sentence_tokens, index, element.location))
+                pieces.append(_Piece(sentence, sentence_tokens, index, element.location, element.metadata))
                 continue
             parts = tokenizer.split_by_tokens(sentence, budget)
             for part, part_tokens in zip(parts, tokenizer.count_tokens(parts), strict=True):
-                pieces.append(_Piece(part, part_tokens, index, element.location))
+                pieces.append(_Piece(part, part_tokens, index, element.location, element.metadata))
     return pieces
 
 
+def _range(pairs: Sequence[tuple[_N | None, _N | None]]) -> tuple[_N | None, _N | None]:
+    """The smallest start and largest end of (start, end-or-None) pairs whose start is set."""
+    known = [(start, start if end is None else end) for start, end in pairs if start is not None]
+    if not known:
+        return None, None
+    first, last = min(s for s, _ in known), max(e for _, e in known)
+    return first, last
+
+
 def _merge_locations(locations: Sequence[Location]) -> Location:
-    """The span of several locations: first heading path, page range, line range."""
-    pages = [(loc.page, loc.page_end or loc.page) for loc in locations if loc.page is not None]
-    lines = [(loc.line_start, loc.line_end or loc.line_start) for loc in locations if loc.line_start is not None]
-    first_page = min(p for p, _ in pages) if pages else None
-    last_page = max(e for _, e in pages) if pages else None
-    return Location(
-        page=first_page,
-        page_end=last_page if last_page != first_page else None,
-        heading_path=locations[0].heading_path,
-        line_start=min(s for s, _ in lines) if lines else None,
-        line_end=max(e for _, e in lines) if lines else None,
+    """The span of several locations of one section: its names, and page, line, row and time ranges."""
+    first = locations[0]
+    page, page_end = _range([(loc.page, loc.page_end) for loc in locations])
+    line_start, line_end = _range([(loc.line_start, loc.line_end) for loc in locations])
+    row_start, row_end = _range([(loc.row_start, loc.row_end) for loc in locations])
+    time_start, time_end = _range([(loc.time_start, loc.time_end) for loc in locations])
+    return first.model_copy(
+        update={
+            "page": page,
+            "page_end": page_end if page_end != page else None,
+            "line_start": line_start,
+            "line_end": line_end,
+            "row_start": row_start,
+            "row_end": row_end if row_end != row_start else None,
+            "time_start": time_start,
+            "time_end": time_end,
+        }
     )
 
 
@@ -104,7 +130,7 @@ def chunk_elements(
     current: list[_Piece] = []
     used = 0
     for piece in pieces:
-        same_section = bool(current) and current[-1].location.heading_path == piece.location.heading_path
+        same_section = bool(current) and current[-1].section == piece.section
         if current and (not same_section or used + piece.tokens > budget):
             groups.append(current)
             carried: list[_Piece] = []
@@ -135,6 +161,7 @@ def chunk_elements(
                 text=text,
                 location=_merge_locations([p.location for p in group]),
                 token_count=tokens,
+                metadata=group[0].metadata,
             )
         )
     return chunks

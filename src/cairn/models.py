@@ -9,26 +9,52 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def _span(unit: str, start: int, end: int | None) -> str:
+    end = start if end is None else end
+    return f"{unit} {start}" if end == start else f"{unit}s {start}–{end}"
+
+
 class Location(BaseModel):
     """Where a piece of text sits in its document, in the terms that document has.
 
-    PDF pages are 1-based; line numbers are 1-based and inclusive; the heading path runs from
-    the outermost heading to the innermost one that governs the text.
+    Pages, slides, rows and lines are 1-based and inclusive; ``row_start`` is the row number as
+    the spreadsheet or CSV shows it (the header row is row 1). Times are seconds from the start of
+    a recording. The heading path runs from the outermost heading (or ticket, sheet, class...) to
+    the innermost one that governs the text. ``member`` names the file inside an archive or the
+    attachment of an email the text came from, nested members joined by ``/``.
     """
 
     model_config = ConfigDict(frozen=True)
 
+    member: str | None = None
     page: int | None = None
     page_end: int | None = None
+    slide: int | None = None
+    sheet: str | None = None
     heading_path: tuple[str, ...] = ()
     line_start: int | None = None
     line_end: int | None = None
+    row_start: int | None = None
+    row_end: int | None = None
+    time_start: float | None = None
+    time_end: float | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def label(self) -> str:
-        """A short human form: ``p. 3``, ``pp. 3–4``, ``Setup › Install``, ``lines 10–24``."""
+        """A short human form: ``p. 3``, ``Setup › Install``, ``lines 10–24``, ``00:03:12``."""
         parts: list[str] = []
+        if self.member:
+            parts.append(self.member)
+        if self.sheet:
+            parts.append(f"sheet {self.sheet}")
+        if self.slide is not None:
+            parts.append(f"slide {self.slide}")
         if self.page is not None:
             if self.page_end is not None and self.page_end != self.page:
                 parts.append(f"pp. {self.page}–{self.page_end}")
@@ -36,20 +62,31 @@ class Location(BaseModel):
                 parts.append(f"p. {self.page}")
         if self.heading_path:
             parts.append(" › ".join(self.heading_path))
+        if self.row_start is not None:
+            parts.append(_span("row", self.row_start, self.row_end))
         if self.line_start is not None:
-            end = self.line_end if self.line_end is not None else self.line_start
-            parts.append(f"line {self.line_start}" if end == self.line_start else f"lines {self.line_start}–{end}")
+            parts.append(_span("line", self.line_start, self.line_end))
+        if self.time_start is not None:
+            clock = _clock(self.time_start)
+            if self.time_end is not None and _clock(self.time_end) != clock:
+                clock = f"{clock}–{_clock(self.time_end)}"
+            parts.append(clock)
         return ", ".join(parts)
 
 
 class Element(BaseModel):
-    """One structural unit of parsed text (a paragraph, list item, table row, heading...)."""
+    """One structural unit of parsed text (a paragraph, list item, table row, ticket, cue...).
+
+    ``metadata`` holds fields of the unit that are not running text (a ticket's status, an
+    email's sender): they travel with every chunk made from the element and come back with hits.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     text: str
     location: Location
     kind: str = "paragraph"
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class Chunk(BaseModel):
@@ -62,6 +99,7 @@ class Chunk(BaseModel):
     text: str
     location: Location
     token_count: int
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class FailedFile(BaseModel):
@@ -87,6 +125,7 @@ class SearchHit(BaseModel):
     text: str
     location: Location
     version: int
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class SearchResult(BaseModel):
@@ -102,6 +141,7 @@ class Citation(BaseModel):
     doc_id: str
     chunk_id: str
     version: int
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class Answer(BaseModel):

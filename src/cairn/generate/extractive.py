@@ -149,6 +149,7 @@ def extractive_answer(
                     doc_id=hit.doc_id,
                     chunk_id=hit.chunk_id,
                     version=hit.version,
+                    metadata=hit.metadata,
                 )
             )
             numbers[candidate.hit] = len(citations)

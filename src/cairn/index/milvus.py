@@ -25,7 +25,7 @@ __all__ = ["IndexedDocument", "MilvusIndex", "SearchMode"]
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
-_OUTPUT_FIELDS = ["doc_id", "source", "text", "location", "version"]
+_OUTPUT_FIELDS = ["doc_id", "source", "text", "location", "metadata", "version"]
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 # Milvus VARCHAR limit is counted in bytes; chunks are far below it (256 model tokens).
 _MAX_TEXT_BYTES = 65_535
@@ -118,6 +118,7 @@ class MilvusIndex:
         schema.add_field("allowed", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=256, max_length=256)
         schema.add_field("mime", DataType.VARCHAR, max_length=128)
         schema.add_field("location", DataType.JSON)
+        schema.add_field("metadata", DataType.JSON)
         schema.add_field("created_at", DataType.INT64)
         schema.add_function(
             Function(
@@ -169,6 +170,7 @@ class MilvusIndex:
                 "allowed": document.allowed,
                 "mime": document.mime,
                 "location": chunk.location.model_dump(mode="json", exclude={"label"}),
+                "metadata": chunk.metadata,
                 "created_at": now,
             }
             for i, chunk in enumerate(chunks)
@@ -262,9 +264,7 @@ class MilvusIndex:
 
 def _to_hit(hit: Any) -> SearchHit:
     entity = hit["entity"]
-    location = entity.get("location") or {}
-    if isinstance(location, str):
-        location = json.loads(location)
+    location = _json_field(entity.get("location"))
     return SearchHit(
         doc_id=entity["doc_id"],
         source=entity["source"],
@@ -273,4 +273,13 @@ def _to_hit(hit: Any) -> SearchHit:
         text=entity["text"],
         location=Location.model_validate(location),
         version=int(entity["version"]),
+        metadata=_json_field(entity.get("metadata")),
     )
+
+
+def _json_field(value: Any) -> dict[str, Any]:
+    """A JSON field as a dict: Milvus returns JSON fields decoded or as text, depending on version."""
+    if not value:
+        return {}
+    decoded = json.loads(value) if isinstance(value, str | bytes) else value
+    return dict(decoded)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import threading
 import uuid
@@ -132,6 +133,7 @@ class Vault:
                 "text_sha256": [sha256_hex(c.text) for c in chunks],
                 "token_count": pa.array([c.token_count for c in chunks], pa.int32()),
                 "location": [c.location.model_dump_json(exclude={"label"}) for c in chunks],
+                "metadata": [json.dumps(c.metadata, ensure_ascii=False) for c in chunks],
                 "embedding": _vector_column(vectors),
             },
             metadata={k.encode(): v.encode() for k, v in metadata.items()},
@@ -150,6 +152,7 @@ class Vault:
                 text=columns["text"][i],
                 location=Location.model_validate_json(columns["location"][i]),
                 token_count=columns["token_count"][i],
+                metadata=json.loads(columns["metadata"][i]) if "metadata" in columns else {},
             )
             for i in range(table.num_rows)
         ]
