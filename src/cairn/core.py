@@ -20,6 +20,8 @@ from cairn.models import (
     IngestReport,
     SearchResult,
 )
+from cairn.parse import ParseLimits
+from cairn.parse.pool import ParsePool
 from cairn.retrieve import candidate_pool, promote_exact_phrases
 from cairn.settings import Settings, validate_collection_name
 from cairn.snapshots import LiveManifest
@@ -44,6 +46,7 @@ class Cairn:
         self._embedder: Embedder | None = None
         self._caches: dict[str, EmbeddingCache] = {}
         self._live: dict[str, LiveManifest] = {}
+        self._parsers: ParsePool | None = None
         self._lock = threading.RLock()
 
     # -- components ----------------------------------------------------------------------------
@@ -66,6 +69,24 @@ class Cairn:
                     self.settings.embed_model, self.settings.embed_device, self.settings.embed_batch_size
                 )
             return self._embedder
+
+    @property
+    def parsers(self) -> ParsePool:
+        """The parser processes, started on first use and kept until `close`."""
+        with self._lock:
+            if self._parsers is None:
+                settings = self.settings
+                self._parsers = ParsePool(
+                    workers=settings.parse_workers,
+                    timeout_s=settings.parse_timeout_s,
+                    memory_mb=settings.parse_memory_mb,
+                    limits=ParseLimits(
+                        max_depth=settings.archive_max_depth,
+                        max_members=settings.archive_max_members,
+                        max_expanded_bytes=settings.archive_max_expanded_mb * 1024 * 1024,
+                    ),
+                )
+            return self._parsers
 
     def _collection(self, name: str | None) -> str:
         try:
@@ -126,6 +147,7 @@ class Cairn:
             embedder=self.embedder,
             cache=self._cache(),
             live=live,
+            parsers=self.parsers,
         )
 
     # -- retrieval -----------------------------------------------------------------------------
@@ -216,6 +238,9 @@ class Cairn:
 
     def close(self) -> None:
         with self._lock:
+            if self._parsers is not None:
+                self._parsers.close()
+                self._parsers = None
             if self._index is not None:
                 self._index.client.close()
                 self._index = None

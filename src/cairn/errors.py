@@ -5,7 +5,8 @@
     ├── StorageError                the vault could not read or write an object
     │   └── IntegrityError          stored bytes do not match their recorded checksum
     ├── ParseError                  a document could not be turned into text
-    │   └── UnsupportedFormat       no parser handles this kind of file
+    │   ├── UnsupportedFormat       no parser handles this kind of file
+    │   └── LimitExceeded           a file broke a parse limit (time, memory, size, nesting)
     ├── EmbeddingError              the embedding model could not be loaded or run
     ├── EngineError                 the vector engine (Milvus) refused or failed an operation
     ├── NotFound                    a collection, document or version does not exist
@@ -24,6 +25,7 @@ __all__ = [
     "EngineError",
     "IntegrityError",
     "InvalidRequest",
+    "LimitExceeded",
     "NotFound",
     "ParseError",
     "StorageError",
@@ -61,6 +63,10 @@ class ParseError(CairnError):
 
 class UnsupportedFormat(ParseError):
     """No parser handles this kind of file."""
+
+
+class LimitExceeded(ParseError):
+    """A file took too long, used too much memory, or expands too far (archive and image bombs)."""
 
 
 class EmbeddingError(CairnError):

@@ -8,9 +8,11 @@ reported and never stops the others.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +21,11 @@ from cairn.embed.base import Embedder, embed_with_cache
 from cairn.errors import CairnError
 from cairn.index.milvus import IndexedDocument, MilvusIndex
 from cairn.models import Chunk, FailedFile, IngestReport
-from cairn.parse import detect_mime, parse_document
+from cairn.parse.pool import ParseOutcome, ParsePool
 from cairn.settings import Settings
 from cairn.snapshots import LiveManifest
 from cairn.vault.manifest import DocumentRecord, Manifest, RowSet, VersionRecord
-from cairn.vault.store import EmbeddingCache, Vault, sha256_hex
+from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
 
 __all__ = ["IngestProgress", "Ingestor", "discover", "document_id"]
 
@@ -69,6 +71,7 @@ class _Prepared:
     record: DocumentRecord
     version: VersionRecord
     chunks: list[Chunk]
+    format: str
 
 
 @dataclass
@@ -77,8 +80,38 @@ class _Batch:
     chunk_count: int = 0
 
 
+class _StageClock:
+    """Seconds spent per pipeline stage, for the report."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(value, 4) for name, value in self.seconds.items()}
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 class Ingestor:
-    """Runs ingests into one collection. One writer per collection at a time (``write_lock``)."""
+    """Runs ingests into one collection. One writer per collection at a time (``write_lock``).
+
+    Files are hashed here; changed ones are parsed in the `ParsePool`'s processes, several
+    files ahead, while this process chunks, embeds and commits what is already parsed.
+    """
 
     def __init__(
         self,
@@ -89,6 +122,7 @@ class Ingestor:
         embedder: Embedder,
         cache: EmbeddingCache,
         live: LiveManifest,
+        parsers: ParsePool,
     ) -> None:
         self.settings = settings
         self.vault = vault
@@ -96,6 +130,7 @@ class Ingestor:
         self.embedder = embedder
         self.cache = cache
         self.live = live
+        self.parsers = parsers
 
     def run(
         self,
@@ -104,117 +139,175 @@ class Ingestor:
         sync: bool = False,
         progress: Callable[[IngestProgress], None] | None = None,
     ) -> IngestReport:
+        started = time.perf_counter()
+        clock = _StageClock()
         with self.live.write_lock:
             manifest = self.live.draft()
             report = IngestReport(collection=manifest.collection)
             self.index.ensure_collection(manifest.collection, manifest.dim)
             self._clear_hidden(manifest)
-            files, missing = discover(paths)
+            with clock.stage("discover"):
+                files, missing = discover(paths)
             report.files = len(files)
             report.failed.extend(missing)
-            batch = _Batch()
-            for done, path in enumerate(files, start=1):
-                outcome = self._prepare(path, manifest, batch, report)
-                if batch.chunk_count >= self.settings.ingest_batch_chunks:
-                    self._commit(batch, manifest, report)
-                    batch = _Batch()
+            done = 0
+
+            def step(path: str, outcome: str) -> None:
+                nonlocal done
+                done += 1
                 if progress:
-                    progress(IngestProgress(total=len(files), done=done, path=str(path), outcome=outcome))
-            self._commit(batch, manifest, report)
+                    progress(IngestProgress(total=len(files), done=done, path=path, outcome=outcome))
+
+            def changed_files() -> Iterator[str]:
+                for path in files:
+                    with clock.stage("hash"):
+                        state = self._state(path, manifest)
+                    if state == "changed":
+                        yield str(path)
+                    else:
+                        if state == "unchanged":
+                            report.unchanged += 1
+                        else:
+                            report.failed.append(FailedFile(path=str(path), error=state))
+                        step(str(path), "unchanged" if state == "unchanged" else "failed")
+
+            batch = _Batch()
+            outcomes = self.parsers.parse(changed_files())
+            while True:
+                with clock.stage("parse_wait"):
+                    parsed = next(outcomes, None)
+                if parsed is None:
+                    break
+                clock.add("parse", parsed.seconds)
+                outcome = self._prepare(parsed, manifest, batch, report, clock)
+                if batch.chunk_count >= self.settings.ingest_batch_chunks:
+                    self._commit(batch, manifest, report, clock)
+                    batch = _Batch()
+                step(parsed.path, outcome)
+            self._commit(batch, manifest, report, clock)
             if sync:
-                report.removed = self._sync(paths, {str(p) for p in files}, manifest)
-            return report
+                with clock.stage("publish"):
+                    report.removed = self._sync(paths, {str(p) for p in files}, manifest)
+        clock.add("total", time.perf_counter() - started)
+        report.seconds = clock.rounded()
+        return report
 
     # -- per file ----------------------------------------------------------------------------
-    def _prepare(self, path: Path, manifest: Manifest, batch: _Batch, report: IngestReport) -> str:
-        source = str(path)
-        doc_id = document_id(source)
+    def _state(self, path: Path, manifest: Manifest) -> str:
+        """``unchanged``, ``changed``, or why the file cannot be read."""
         try:
-            data = path.read_bytes()
+            digest = _file_sha256(path)
         except OSError as exc:
-            report.failed.append(FailedFile(path=source, error=f"cannot read the file: {exc.strerror}"))
-            return "failed"
-        digest = sha256_hex(data)
-        record = manifest.documents.get(doc_id)
+            return f"cannot read the file: {exc.strerror}"
+        record = manifest.documents.get(document_id(str(path)))
         live = record.live_version() if record else None
-        if live is not None and live.sha256 == digest:
-            report.unchanged += 1
-            return "unchanged"
+        return "unchanged" if live is not None and live.sha256 == digest else "changed"
+
+    def _prepare(
+        self, parsed: ParseOutcome, manifest: Manifest, batch: _Batch, report: IngestReport, clock: _StageClock
+    ) -> str:
+        source = parsed.path
+        if parsed.problem is not None:
+            (report.skipped if parsed.skipped else report.failed).append(parsed.problem)
+            return "skipped" if parsed.skipped else "failed"
+        document = parsed.parsed
+        assert document is not None
+        report.skipped.extend(document.skipped)
+        report.failed.extend(document.failed)
+        doc_id = document_id(source)
+        record = manifest.documents.get(doc_id)
+        record = (record or DocumentRecord(doc_id=doc_id, source=source)).model_copy(deep=True)
+        number = record.next_version()
         try:
-            mime = detect_mime(source, data)
-            elements = parse_document(data, path=source, mime=mime)
-            record = (record or DocumentRecord(doc_id=doc_id, source=source)).model_copy(deep=True)
-            number = record.next_version()
-            chunks = chunk_elements(
-                elements,
-                doc_id=doc_id,
-                version=number,
-                tokenizer=self.embedder,
-                max_tokens=self.settings.chunk_max_tokens,
-                overlap_tokens=self.settings.chunk_overlap_tokens,
-            )
+            with clock.stage("chunk"):
+                chunks = chunk_elements(
+                    document.elements,
+                    doc_id=doc_id,
+                    version=number,
+                    tokenizer=self.embedder,
+                    max_tokens=self.settings.chunk_max_tokens,
+                    overlap_tokens=self.settings.chunk_overlap_tokens,
+                )
             if not chunks:
                 raise CairnError("no text found to index")
+            with clock.stage("store"):
+                data = Path(source).read_bytes()
+                if sha256_hex(data) != parsed.sha256:
+                    raise CairnError("the file changed while it was being ingested; ingest it again")
+                self.vault.put_blob(data)
         except CairnError as exc:
             report.failed.append(FailedFile(path=source, error=str(exc)))
             return "failed"
-        except Exception as exc:  # a parser bug must cost one file, not the run
-            report.failed.append(FailedFile(path=source, error=f"unexpected {type(exc).__name__}: {exc}"))
+        except OSError as exc:
+            report.failed.append(FailedFile(path=source, error=f"cannot read the file: {exc.strerror}"))
             return "failed"
-        self.vault.put_blob(data)
         version = VersionRecord(
             version=number,
-            sha256=digest,
-            size=len(data),
-            mime=mime,
+            sha256=parsed.sha256,
+            size=parsed.size,
+            mime=document.mime,
             created_at=time.time(),
             chunks=len(chunks),
             chunks_key=self.vault.chunks_key(manifest.collection, doc_id, number),
         )
-        batch.documents.append(_Prepared(record=record, version=version, chunks=chunks))
+        batch.documents.append(_Prepared(record=record, version=version, chunks=chunks, format=document.format))
         batch.chunk_count += len(chunks)
         return "ingested"
 
     # -- per batch ---------------------------------------------------------------------------
-    def _commit(self, batch: _Batch, manifest: Manifest, report: IngestReport) -> None:
+    def _commit(self, batch: _Batch, manifest: Manifest, report: IngestReport, clock: _StageClock) -> None:
         """Embed, store and index a batch, then make its versions live atomically."""
         if not batch.documents:
             return
         texts = [chunk.text for doc in batch.documents for chunk in doc.chunks]
-        vectors, _ = embed_with_cache(self.embedder, self.cache, texts)
-        self.cache.flush()
+        with clock.stage("embed"):
+            vectors, _ = embed_with_cache(self.embedder, self.cache, texts)
         new_rows = [RowSet(doc_id=d.record.doc_id, version=d.version.version) for d in batch.documents]
-        # 1. Announce the new rows as hidden, so a crash from here on leaves nothing visible twice.
-        manifest.pending.extend(new_rows)
-        self._save(manifest)
+        with clock.stage("store"):
+            self.cache.flush()
+            # 1. Announce the new rows as hidden, so a crash from here on leaves nothing visible twice.
+            manifest.pending.extend(new_rows)
+            self._save(manifest)
         offset = 0
         for doc in batch.documents:
             doc_vectors = vectors[offset : offset + len(doc.chunks)]
             offset += len(doc.chunks)
-            self.vault.write_chunks(
-                doc.version.chunks_key,
-                doc.chunks,
-                doc_vectors,
-                metadata={
-                    "doc_id": doc.record.doc_id,
-                    "source": doc.record.source,
-                    "version": str(doc.version.version),
-                    "embed_model": manifest.embed_model,
-                },
-            )
-            self.index.insert(
-                manifest.collection,
-                IndexedDocument(
-                    doc_id=doc.record.doc_id,
-                    source=doc.record.source,
-                    version=doc.version.version,
-                    tenant=doc.record.tenant,
-                    allowed=doc.record.allowed,
-                    mime=doc.version.mime,
-                ),
-                doc.chunks,
-                doc_vectors,
-            )
+            with clock.stage("store"):
+                self._write_chunks(doc, doc_vectors, manifest)
+            with clock.stage("index"):
+                self._index_rows(doc, doc_vectors, manifest)
+        with clock.stage("publish"):
+            self._publish(batch, new_rows, manifest, report)
+
+    def _write_chunks(self, doc: _Prepared, doc_vectors: Vector, manifest: Manifest) -> None:
+        self.vault.write_chunks(
+            doc.version.chunks_key,
+            doc.chunks,
+            doc_vectors,
+            metadata={
+                "doc_id": doc.record.doc_id,
+                "source": doc.record.source,
+                "version": str(doc.version.version),
+                "embed_model": manifest.embed_model,
+            },
+        )
+
+    def _index_rows(self, doc: _Prepared, doc_vectors: Vector, manifest: Manifest) -> None:
+        self.index.insert(
+            manifest.collection,
+            IndexedDocument(
+                doc_id=doc.record.doc_id,
+                source=doc.record.source,
+                version=doc.version.version,
+                tenant=doc.record.tenant,
+                allowed=doc.record.allowed,
+                mime=doc.version.mime,
+            ),
+            doc.chunks,
+            doc_vectors,
+        )
+
+    def _publish(self, batch: _Batch, new_rows: list[RowSet], manifest: Manifest, report: IngestReport) -> None:
         # 2. Switch every document of the batch to its new version in one publish.
         retired: list[RowSet] = []
         for doc in batch.documents:
@@ -227,7 +320,10 @@ class Ingestor:
         manifest.retired.extend(retired)
         epoch = self._save(manifest)
         report.ingested += len(batch.documents)
-        report.chunks += len(texts)
+        for doc in batch.documents:
+            report.chunks += len(doc.chunks)
+            report.tokens += sum(chunk.token_count for chunk in doc.chunks)
+            report.formats[doc.format] = report.formats.get(doc.format, 0) + 1
         # 3. Delete the replaced rows once no reader can still be using the old manifest.
         self._retire(manifest, epoch)
 

@@ -108,13 +108,26 @@ class FailedFile(BaseModel):
 
 
 class IngestReport(BaseModel):
+    """The outcome of one ingest run.
+
+    ``formats`` counts the files ingested per format (``{"PDF": 3, "DOCX": 1}``). ``skipped``
+    lists files (and archive or email members) of kinds cairn does not index; ``failed`` lists
+    those that could not be read or parsed, each with the reason. ``seconds`` is the time spent
+    per stage; ``parse`` adds up the parser processes' time, which runs in parallel with the
+    rest, and ``parse_wait`` is how long the pipeline waited for a parser.
+    """
+
     collection: str
     files: int = 0
     ingested: int = 0
     unchanged: int = 0
     removed: int = 0
     chunks: int = 0
+    tokens: int = 0
+    formats: dict[str, int] = Field(default_factory=dict)
+    skipped: list[FailedFile] = Field(default_factory=list)
     failed: list[FailedFile] = Field(default_factory=list)
+    seconds: dict[str, float] = Field(default_factory=dict)
 
 
 class SearchHit(BaseModel):

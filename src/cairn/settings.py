@@ -64,6 +64,14 @@ class Settings(BaseSettings):
         "lost most recall on the benchmark here (docs/benchmarks.md). HNSW needs a Milvus server.",
     )
     ingest_batch_chunks: int = Field(default=256, ge=1, description="Chunks embedded and committed together.")
+    parse_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=256, description="Parser processes per ingest."
+    )
+    parse_timeout_s: float = Field(default=300.0, gt=0, description="Time one file may take to parse (OCR included).")
+    parse_memory_mb: int = Field(default=2048, ge=256, description="Address space of one parser process, MiB.")
+    archive_max_depth: int = Field(default=3, ge=1, le=16, description="Archives/attachments nested in each other.")
+    archive_max_members: int = Field(default=10_000, ge=1, description="Members of one archive, nesting included.")
+    archive_max_expanded_mb: int = Field(default=512, ge=1, description="Bytes one archive may expand to, MiB.")
 
     @classmethod
     def settings_customise_sources(

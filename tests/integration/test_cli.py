@@ -30,7 +30,21 @@ def test_ingest_search_ask_json_shapes(run, docs: Path) -> None:  # type: ignore
     code, out = run("ingest", str(docs), "--json")
     assert code == 0
     report = json.loads(out)
-    assert set(report) == {"collection", "files", "ingested", "unchanged", "removed", "chunks", "failed"}
+    assert set(report) == {
+        "collection",
+        "files",
+        "ingested",
+        "unchanged",
+        "removed",
+        "chunks",
+        "tokens",
+        "formats",
+        "skipped",
+        "failed",
+        "seconds",
+    }
+    assert sum(report["formats"].values()) == report["ingested"]
+    assert {"hash", "parse", "chunk", "embed", "store", "index", "publish", "total"} <= set(report["seconds"])
     assert (report["collection"], report["ingested"], report["failed"]) == ("default", 3, [])
     code, out = run("ingest", str(docs), "--json")
     assert json.loads(out)["unchanged"] == 3

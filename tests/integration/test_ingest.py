@@ -115,16 +115,16 @@ def test_sync_removes_documents_whose_files_are_gone(cairn: Cairn, docs: Path) -
 
 
 def test_bad_files_are_reported_and_do_not_stop_the_others(cairn: Cairn, docs: Path) -> None:
-    """A corrupt PDF, an empty file and a binary file fail with reasons; the good files are ingested."""
+    """A corrupt PDF and an empty file fail, a binary file is skipped, each with a reason; the good files ingest."""
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref")
     (docs / "empty.txt").write_bytes(b"")
     (docs / "blob.bin").write_bytes(bytes(range(256)) * 10)
     report = cairn.ingest([docs, docs / "missing.md"])
     failed = {Path(f.path).name: f.error for f in report.failed}
-    assert set(failed) == {"broken.pdf", "empty.txt", "blob.bin", "missing.md"}
+    assert set(failed) == {"broken.pdf", "empty.txt", "missing.md"}
+    assert [(Path(s.path).name, "binary" in s.error) for s in report.skipped] == [("blob.bin", True)]
     assert "empty" in failed["empty.txt"]
     assert "PDF" in failed["broken.pdf"]
-    assert "binary" in failed["blob.bin"]
     assert "no such file" in failed["missing.md"]
     assert report.ingested == 3
     assert {Path(d.source).name for d in cairn.documents()} == {"leave.md", "batteries.txt", "api.html"}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import random
+import zipfile
+
 import pytest
 
 from cairn.errors import UnsupportedFormat
 from cairn.parse import detect_mime, parse_document
+from cairn.parse.formats import DOCX, PPTX, XLSX
 
 
 @pytest.mark.parametrize(
@@ -87,16 +92,70 @@ def test_nul_after_the_first_8_kib_is_not_sniffed() -> None:
 @pytest.mark.parametrize(
     ("data", "named"),
     [
-        (b"PK\x03\x04rest-of-zip", "ZIP"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG"),
-        (b"\xff\xd8\xff\xe0JFIF", "JPEG"),
+        (b"GIF89a\x01\x00\x01\x00", "GIF"),
+        (b"\x1f\x8b\x08\x00\x00\x00", "gzip"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", "Microsoft Office"),
+        (b"\x7fELF\x02\x01\x01\x00", "executable"),
     ],
 )
-def test_known_binary_formats_are_named(data: bytes, named: str) -> None:
-    """Common binary formats are rejected by signature, naming what they are, even with a text extension."""
-    with pytest.raises(UnsupportedFormat, match=named):
+def test_unreadable_binary_formats_are_named(data: bytes, named: str) -> None:
+    """Binary formats cairn cannot read are skipped by signature, naming what they are, even named .txt."""
+    with pytest.raises(UnsupportedFormat, match=named) as caught:
         detect_mime("report.txt", data)
+
+    assert str(caught.value).startswith("skipped:")
+
+
+def _zip(*names: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(name, "<x/>")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (_zip("[Content_Types].xml", "word/document.xml"), DOCX),
+        (_zip("[Content_Types].xml", "ppt/presentation.xml"), PPTX),
+        (_zip("[Content_Types].xml", "xl/workbook.xml"), XLSX),
+        (_zip("notes/a.txt"), "application/zip"),
+        (b"PK\x03\x04truncated", "application/zip"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png"),
+        (b"\xff\xd8\xff\xe0JFIF", "image/jpeg"),
+        (b"II*\x00\x08\x00", "image/tiff"),
+        (b"MM\x00*\x00\x08", "image/tiff"),
+        (b"WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n", "text/vtt"),
+    ],
+)
+def test_content_signature_decides_whatever_the_name(data: bytes, expected: str) -> None:
+    """Signatures (ZIP and the Office member inside it, images, WebVTT) beat a misleading extension."""
+    assert detect_mime("misnamed.pdf.txt", data) == expected
+    assert detect_mime("no-extension", data) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"1\n00:00:01,000 --> 00:00:02,500\nHello\n", "application/x-subrip"),
+        (b"From alice@example.org Mon Jan  1 00:00:00 2024\nFrom: Alice <alice@example.org>\n\nhi\n", "application/mbox"),
+        (b"Received: by mx\nFrom: a@example.org\nSubject: hi\n\nbody\n", "message/rfc822"),
+        (b"Subject: just one header-like line\n\nprose", "text/plain"),
+        (b"Note: this is prose\nwith a colon on line one\n", "text/plain"),
+    ],
+)
+def test_unnamed_text_is_sniffed_for_subtitles_and_mail(data: bytes, expected: str) -> None:
+    """Without a known extension, SRT cues, mbox separators and mail header blocks are recognised."""
+    assert detect_mime("download", data) == expected
+
+
+def test_binary_content_with_a_text_extension_is_skipped() -> None:
+    """Random bytes named .csv are binary, not CSV: skipped with a reason rather than parsed as garbage."""
+    data = random.Random(7).randbytes(4096)
+
+    with pytest.raises(UnsupportedFormat, match="binary"):
+        detect_mime("table.csv", data)
 
 
 def test_utf16_text_with_bom_is_not_mistaken_for_binary() -> None:

@@ -7,7 +7,8 @@ import pytest
 import cairn.parse
 from cairn.errors import ParseError, UnsupportedFormat
 from cairn.models import Element
-from cairn.parse import SUPPORTED_MIME_TYPES, parse_document
+import cairn.parse.formats
+from cairn.parse import FORMATS, parse_document
 from cairn.parse.text import clean_text, decode_bytes, parse_text
 
 
@@ -127,10 +128,10 @@ def test_explicit_mime_overrides_detection_and_accepts_parameters() -> None:
 
 def test_unknown_mime_raises_unsupported_format() -> None:
     """A mime no parser handles is an UnsupportedFormat naming the type."""
-    with pytest.raises(UnsupportedFormat, match="image/png") as caught:
-        parse_document(b"abc", path="x.png", mime="image/png")
+    with pytest.raises(UnsupportedFormat, match="video/mp4") as caught:
+        parse_document(b"abc", path="x.mp4", mime="video/mp4")
 
-    assert caught.value.path == "x.png"
+    assert caught.value.path == "x.mp4"
 
 
 def test_unexpected_parser_failure_is_wrapped_with_path_and_cause(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,7 +140,7 @@ def test_unexpected_parser_failure_is_wrapped_with_path_and_cause(monkeypatch: p
     def broken_parser(data: bytes) -> list[Element]:
         raise ValueError("boom")
 
-    monkeypatch.setitem(cairn.parse.PARSERS, "text/plain", broken_parser)
+    monkeypatch.setattr(cairn.parse.formats, "_load", lambda target: broken_parser)
 
     with pytest.raises(ParseError, match="ValueError: boom") as caught:
         parse_document(b"text", path="docs/a.txt")
@@ -154,7 +155,7 @@ def test_parse_errors_from_parsers_get_the_path(monkeypatch: pytest.MonkeyPatch)
     def refusing_parser(data: bytes) -> list[Element]:
         raise ParseError("cannot read this")
 
-    monkeypatch.setitem(cairn.parse.PARSERS, "text/plain", refusing_parser)
+    monkeypatch.setattr(cairn.parse.formats, "_load", lambda target: refusing_parser)
 
     with pytest.raises(ParseError, match="cannot read this") as caught:
         parse_document(b"text", path="docs/b.txt")
@@ -163,12 +164,21 @@ def test_parse_errors_from_parsers_get_the_path(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_public_api_is_pinned() -> None:
-    """The package exports exactly its documented names, and supports the four formats."""
+    """The package exports exactly its documented names; every format has a unique type and extensions."""
     assert set(cairn.parse.__all__) == {
-        "PARSERS",
-        "SUPPORTED_MIME_TYPES",
-        "Parser",
+        "FORMATS",
+        "SUPPORTED_FORMATS",
+        "Format",
+        "ParseContext",
+        "ParseLimits",
+        "ParsedDocument",
         "detect_mime",
+        "format_of",
         "parse_document",
+        "parse_file",
     }
-    assert set(SUPPORTED_MIME_TYPES) == {"text/plain", "text/markdown", "text/html", "application/pdf"}
+    mimes = [f.mime for f in FORMATS]
+    extensions = [e for f in FORMATS for e in f.extensions]
+    assert len(mimes) == len(set(mimes))
+    assert len(extensions) == len(set(extensions))
+    assert {"text/plain", "text/markdown", "text/html", "application/pdf", "application/zip"} <= set(mimes)

@@ -47,8 +47,8 @@ def ingest(
 
     Exits 0 when every file was ingested or unchanged, 3 when some files failed (listed in the report).
     """
-    with errors_reported(as_json):
-        report = _ingest(_cairn(), paths, collection, sync, show_progress=not as_json)
+    with errors_reported(as_json), _cairn() as cairn:
+        report = _ingest(cairn, paths, collection, sync, show_progress=not as_json)
         render(as_json, report, lambda: _show_ingest(report))
     if report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
@@ -78,14 +78,20 @@ def _ingest(
 def _show_ingest(report: IngestReport) -> None:
     console.print(
         f"[bold]{report.collection}[/]: {report.files} files — [green]{report.ingested} ingested[/], "
-        f"{report.unchanged} unchanged, {report.removed} removed, {report.chunks} chunks, "
-        f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/]"
+        f"{report.unchanged} unchanged, {report.removed} removed, {len(report.skipped)} skipped, "
+        f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/]; "
+        f"{report.chunks} chunks, {report.tokens} tokens"
     )
-    if report.failed:
-        table = Table("file", "why it failed", title="Failed files", title_justify="left")
-        for failure in report.failed:
-            table.add_row(escape(failure.path), escape(failure.error))
-        console.print(table)
+    if report.formats:
+        console.print("formats: " + ", ".join(f"{name} {count}" for name, count in sorted(report.formats.items())))
+    if report.seconds:
+        console.print("seconds: " + ", ".join(f"{stage} {value:.2f}" for stage, value in report.seconds.items()))
+    for title, files in (("Skipped", report.skipped), ("Failed", report.failed)):
+        if files:
+            table = Table("file", "why", title=f"{title} files", title_justify="left")
+            for entry in files:
+                table.add_row(escape(entry.path), escape(entry.error))
+            console.print(table)
 
 
 @app.command()

@@ -1,73 +1,93 @@
 """Turn a document's bytes into `Element`s: text with the location it came from.
 
     parse_document(data, path=..., mime=None) -> list[Element]
+    parse_file(data, path=..., limits=...) -> ParsedDocument   (elements + member problems)
 
-The media type is detected (`detect_mime`) unless given, then a parser is looked up in
-`PARSERS` (media type → function of the bytes). A new format is one new module with a
-``parse_<format>(data: bytes) -> list[Element]`` function and one entry in `PARSERS`.
+The media type is detected by content (`detect_mime`) unless given, then the parser of its
+`Format` runs. Containers (ZIP archives, emails) parse their members recursively through a
+`ParseContext`, whose limits bound nesting, member count and expanded size.
 
-Every failure is a `ParseError` (or its subclass `UnsupportedFormat`) whose ``path`` attribute
-names the file; messages do not repeat the path, so callers can show both side by side.
+Every failure is a `ParseError` (or its subclasses `UnsupportedFormat`, `LimitExceeded`) whose
+``path`` attribute names the file; messages do not repeat the path, so callers can show both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from cairn.errors import ParseError, UnsupportedFormat
-from cairn.models import Element
+from cairn.errors import LimitExceeded, ParseError, UnsupportedFormat
+from cairn.models import Element, FailedFile
 
-from .detect import HTML, MARKDOWN, PDF, PLAIN_TEXT, SUPPORTED_FORMATS, detect_mime
-from .html import parse_html
-from .markdown import parse_markdown
-from .pdf import parse_pdf
-from .text import parse_text
+from .context import ParseContext, ParseLimits
+from .detect import detect_mime
+from .formats import FORMATS, SUPPORTED_FORMATS, Format, by_mime
 
-__all__ = ["PARSERS", "SUPPORTED_MIME_TYPES", "Parser", "detect_mime", "parse_document"]
-
-Parser = Callable[[bytes], list[Element]]
-
-PARSERS: dict[str, Parser] = {
-    PLAIN_TEXT: parse_text,
-    MARKDOWN: parse_markdown,
-    HTML: parse_html,
-    PDF: parse_pdf,
-}
-
-SUPPORTED_MIME_TYPES: tuple[str, ...] = tuple(PARSERS)
+__all__ = [
+    "FORMATS",
+    "SUPPORTED_FORMATS",
+    "Format",
+    "ParseContext",
+    "ParseLimits",
+    "ParsedDocument",
+    "detect_mime",
+    "format_of",
+    "parse_document",
+    "parse_file",
+]
 
 _EMPTY = "empty file: nothing to index"
 
 
-def _parser_for(mime: str, path: str) -> Parser:
-    # Callers may pass a Content-Type header value: "text/html; charset=utf-8".
-    essence = mime.split(";", 1)[0].strip().lower()
-    parser = PARSERS.get(essence)
-    if parser is None:
+@dataclass
+class ParsedDocument:
+    """A parsed file: its type, its elements, and the members (of an archive or email) left out."""
+
+    mime: str
+    format: str
+    elements: list[Element]
+    skipped: list[FailedFile] = field(default_factory=list)
+    failed: list[FailedFile] = field(default_factory=list)
+
+
+def format_of(mime: str, path: str = "") -> Format:
+    """The `Format` for a media type (parameters such as ``; charset=utf-8`` are ignored)."""
+    found = by_mime(mime)
+    if found is None:
         raise UnsupportedFormat(
             f"no parser for media type {mime!r}; supported formats: {SUPPORTED_FORMATS}",
             path=path,
         )
-    return parser
+    return found
 
 
-def parse_document(data: bytes, *, path: str, mime: str | None = None) -> list[Element]:
+def parse_document(
+    data: bytes, *, path: str, mime: str | None = None, context: ParseContext | None = None
+) -> list[Element]:
     """Parse ``data`` (the content of the file at ``path``) into elements in document order.
+
+    ``context`` is given by container parsers for their members; top-level callers leave it out.
 
     Raises:
         UnsupportedFormat: the file is binary or of a type no parser handles.
+        LimitExceeded: the file broke a limit (an archive or image bomb, nesting too deep).
         ParseError: the file is empty, has no extractable text, or its parser failed; the
             original exception, if any, is chained as ``__cause__``.
     """
     if not data.strip():
         raise ParseError(_EMPTY, path=path)
-    parser = _parser_for(mime if mime is not None else detect_mime(path, data), path)
+    document_format = format_of(mime if mime is not None else detect_mime(path, data), path)
     try:
-        elements = parser(data)
+        elements = document_format.parse(data, context if context is not None else ParseContext(path=path))
     except ParseError as exc:
         if exc.path is None:
             exc.path = path
         raise
+    except (MemoryError, RecursionError) as exc:
+        raise LimitExceeded(
+            f"parsing needed more {'memory' if isinstance(exc, MemoryError) else 'nesting depth'} than allowed; "
+            "the file is too large or too deeply nested to index as it is",
+            path=path,
+        ) from exc
     except Exception as exc:
         # Parsers are third-party code on untrusted input: anything they raise means "this
         # document could not be parsed", and callers handle that per file.
@@ -79,3 +99,20 @@ def parse_document(data: bytes, *, path: str, mime: str | None = None) -> list[E
     if not elements:
         raise ParseError(f"{_EMPTY} (it has no visible text)", path=path)
     return elements
+
+
+def parse_file(data: bytes, *, path: str, limits: ParseLimits | None = None) -> ParsedDocument:
+    """Detect and parse one whole file; members of archives and emails that fail are listed, not fatal.
+
+    Raises the same errors as `parse_document` for the file as a whole.
+    """
+    mime = detect_mime(path, data)
+    context = ParseContext(path=path, limits=limits or ParseLimits())
+    elements = parse_document(data, path=path, mime=mime, context=context)
+    return ParsedDocument(
+        mime=mime,
+        format=format_of(mime).name,
+        elements=elements,
+        skipped=context.skipped,
+        failed=context.problems,
+    )
