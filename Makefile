@@ -3,7 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint install
+.PHONY: demo test lint install system-packages
+
+# Debian packages cairn needs at run time: tesseract for OCR of images and scanned PDFs.
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng
+
+system-packages:
+	@if ! command -v tesseract >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+install: system-packages $(VENV)/.installed
 
 demo: install
 	$(BIN)/cairn demo

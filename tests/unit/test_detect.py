@@ -139,7 +139,10 @@ def test_content_signature_decides_whatever_the_name(data: bytes, expected: str)
     ("data", "expected"),
     [
         (b"1\n00:00:01,000 --> 00:00:02,500\nHello\n", "application/x-subrip"),
-        (b"From alice@example.org Mon Jan  1 00:00:00 2024\nFrom: Alice <alice@example.org>\n\nhi\n", "application/mbox"),
+        (
+            b"From alice@example.org Mon Jan  1 00:00:00 2024\nFrom: Alice <alice@example.org>\n\nhi\n",
+            "application/mbox",
+        ),
         (b"Received: by mx\nFrom: a@example.org\nSubject: hi\n\nbody\n", "message/rfc822"),
         (b"Subject: just one header-like line\n\nprose", "text/plain"),
         (b"Note: this is prose\nwith a colon on line one\n", "text/plain"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import cairn.parse
+import cairn.parse.formats
 from cairn.errors import ParseError, UnsupportedFormat
 from cairn.models import Element
-import cairn.parse.formats
 from cairn.parse import FORMATS, parse_document
 from cairn.parse.text import clean_text, decode_bytes, parse_text
 
