@@ -19,6 +19,7 @@ from cairn.core import Cairn
 from cairn.index.milvus import SearchMode
 from cairn.ingest import IngestProgress
 from cairn.models import Answer, IngestReport, SearchResult
+from cairn.parse import SUPPORTED_FORMATS
 
 app = typer.Typer(
     name="cairn",
@@ -92,6 +93,8 @@ def _show_ingest(report: IngestReport) -> None:
             for entry in files:
                 table.add_row(escape(entry.path), escape(entry.error))
             console.print(table)
+    if report.skipped:
+        console.print(f"[dim]cairn indexes {escape(SUPPORTED_FORMATS)}.[/]")
 
 
 @app.command()

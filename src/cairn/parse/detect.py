@@ -18,7 +18,7 @@ import puremagic
 
 from cairn.errors import UnsupportedFormat
 
-from .formats import DOCX, PPTX, SUPPORTED_FORMATS, XLSX, by_extension
+from .formats import DOCX, PPTX, XLSX, by_extension
 from .text import strip_bom
 
 PDF = "application/pdf"
@@ -92,13 +92,18 @@ def _extension(path: str) -> str:
     return posixpath.splitext(name)[1].lower()
 
 
-def _ooxml_kind(data: bytes) -> str:
-    """DOCX, PPTX or XLSX by the members a ZIP holds; any other (or unreadable) ZIP is a ZIP."""
+def _ooxml_kind(path: str, data: bytes) -> str:
+    """DOCX, PPTX or XLSX by the members a ZIP holds; any other ZIP is a ZIP.
+
+    An unreadable ZIP keeps the Office type its name gives (a truncated .docx), so the message
+    the user sees is about a damaged Word document rather than about a ZIP archive.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError):
-        return ZIP  # the ZIP parser explains what is wrong with it
+        named = by_extension(_extension(path))
+        return named.mime if named is not None and named.mime in (DOCX, PPTX, XLSX) else ZIP
     for marker, mime in _OOXML_MARKERS:
         if marker in names:
             return mime
@@ -144,24 +149,25 @@ def _looks_binary(data: bytes, *, named_text: bool) -> bool:
     return (b"\x00" in head and share > 0.02) or share > 0.10
 
 
-def _binary_description(data: bytes) -> str:
+def _binary_description(path: str, data: bytes) -> str:
     for signature, description in _BINARY_SIGNATURES:
         if data.startswith(signature):
             return description
+    extension = _extension(path)
     try:
         matches = puremagic.magic_string(data[:_SNIFF_BYTES])
     except (puremagic.PureError, ValueError):
         matches = []
-    if matches and matches[0].confidence >= 0.4 and matches[0].name:
-        return f"binary data ({matches[0].name})"
-    return "binary data of an unknown kind"
+    # Short signatures (BMP's "BM") match with low confidence; the file's own extension agreeing
+    # with one of them settles it.
+    named = [m for m in matches if m.name and (m.confidence >= 0.4 or (extension and m.extension == extension))]
+    if named:
+        return f"binary data ({named[0].name})"
+    return f"binary data of an unknown kind{f' ({extension} file)' if extension else ''}"
 
 
 def _unsupported(path: str, description: str) -> UnsupportedFormat:
-    return UnsupportedFormat(
-        f"skipped: the file is {description}, which cairn cannot index; supported formats: {SUPPORTED_FORMATS}",
-        path=path,
-    )
+    return UnsupportedFormat(f"skipped: the file is {description}, which cairn does not index", path=path)
 
 
 def detect_mime(path: str, data: bytes) -> str:
@@ -179,7 +185,7 @@ def detect_mime(path: str, data: bytes) -> str:
     if _is_pdf(data):
         return PDF
     if data.startswith(_ZIP_SIGNATURES):
-        return _ooxml_kind(data)
+        return _ooxml_kind(path, data)
     for signature, mime in _IMAGE_SIGNATURES:
         if data.startswith(signature):
             return mime
@@ -188,7 +194,7 @@ def detect_mime(path: str, data: bytes) -> str:
     if _WEBVTT.match(data):
         return VTT
     if any(data.startswith(signature) for signature, _ in _BINARY_SIGNATURES):
-        raise _unsupported(path, _binary_description(data))
+        raise _unsupported(path, _binary_description(path, data))
     known = by_extension(_extension(path))
     named_text = known is not None and not known.binary
     binary = _looks_binary(data, named_text=named_text)
@@ -197,7 +203,7 @@ def detect_mime(path: str, data: bytes) -> str:
         # parsers (PDF, images, Office) judge their own bytes and explain what is wrong.
         return known.mime
     if binary:
-        raise _unsupported(path, _binary_description(data))
+        raise _unsupported(path, _binary_description(path, data))
     if _MBOX_HEAD.match(data):
         return MBOX
     if _SRT_HEAD.match(data):
