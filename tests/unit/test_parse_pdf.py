@@ -49,7 +49,7 @@ def test_pages_without_text_are_skipped() -> None:
 
 
 def test_pdf_without_any_text_layer_raises() -> None:
-    """A PDF whose pages all lack text is a ParseError that says it looks scanned."""
+    """A PDF whose pages have neither a text layer nor anything to OCR is a ParseError that says so."""
     with pytest.raises(ParseError, match="no text layer") as caught:
         parse_document(build_pdf([[], []]), path="scan.pdf")
 

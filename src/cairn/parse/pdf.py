@@ -1,30 +1,45 @@
-"""PDF parsing with pypdfium2: the text layer of each page, split into paragraphs.
+"""PDF parsing with pypdfium2: the text layer of each page, split into paragraphs; OCR for scans.
 
 PDF text layers rarely contain blank lines, so paragraph breaks are found from geometry:
 a line starts a new paragraph when the vertical gap above it is clearly wider than the
 page's usual line gap, when the font size changes, or when the text jumps back up the page
-(a new column). Pages without text are skipped; OCR is not done here.
+(a new column).
 
-PDFium is not thread-safe, so all calls into it are serialised by a module-level lock.
-Pages and text pages are closed as soon as they are read, keeping memory bounded by one page.
+A page with no text layer but something drawn on it, or with fewer than `MIN_TEXT_CHARS`
+characters of text and an image (a scan with a stamped page number), is rendered at
+`RENDER_DPI` (less if that would exceed `MAX_IMAGE_PIXELS`) and read by OCR (`ocr_image`);
+its paragraphs are located by page like any other. Blank pages are skipped.
+
+PDFium is not thread-safe, so all calls into it are serialised by a module-level lock; OCR runs
+outside the lock, so other documents are read meanwhile. Pages, text pages and bitmaps are
+closed as soon as they are read, keeping memory bounded by one page.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import statistics
 import threading
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from PIL import Image
 
 from cairn.errors import ParseError
 from cairn.models import Element, Location
 
+from .ocr import MAX_IMAGE_PIXELS, ocr_image
 from .text import make_element
 
-__all__ = ["parse_pdf"]
+__all__ = ["MIN_TEXT_CHARS", "RENDER_DPI", "parse_pdf"]
+
+RENDER_DPI = 300
+# A page with fewer non-space characters of text than this, and an image, is treated as scanned.
+MIN_TEXT_CHARS = 10
+_POINTS_PER_INCH = 72
 
 _PDFIUM_LOCK = threading.Lock()
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -122,7 +137,34 @@ def _split_paragraphs(lines: list[_Line]) -> list[str]:
     return ["\n".join(paragraph) for paragraph in paragraphs if paragraph]
 
 
-def _page_paragraphs(document: pdfium.PdfDocument, index: int) -> list[str]:
+def _has_objects(page: pdfium.PdfPage, *, images_only: bool) -> bool:
+    kinds = [pdfium_c.FPDF_PAGEOBJ_IMAGE] if images_only else None
+    return next(iter(page.get_objects(filter=kinds)), None) is not None
+
+
+def _render(page: pdfium.PdfPage) -> Image.Image | None:
+    """The page as a grayscale image for OCR, or ``None`` if it is empty or all one colour."""
+    width, height = page.get_size()
+    if width <= 0 or height <= 0:
+        return None
+    scale = RENDER_DPI / _POINTS_PER_INCH
+    if width * height * scale * scale > MAX_IMAGE_PIXELS:
+        # A huge page (a poster, a mis-sized scan) is rendered smaller rather than refused.
+        scale = math.sqrt(MAX_IMAGE_PIXELS / (width * height))
+    bitmap = page.render(scale=scale, grayscale=True)
+    try:
+        image: Image.Image = bitmap.to_pil().copy()  # to_pil shares the bitmap's buffer, which close() frees
+    finally:
+        bitmap.close()
+    low, high = image.getextrema()
+    if low == high:
+        image.close()
+        return None
+    return image
+
+
+def _read_page(document: pdfium.PdfDocument, index: int) -> tuple[list[str], Image.Image | None]:
+    """The paragraphs of a page's text layer, or (for a scanned page) its rendering to OCR."""
     try:
         page = document[index]
     except pdfium.PdfiumError as exc:
@@ -135,34 +177,44 @@ def _page_paragraphs(document: pdfium.PdfDocument, index: int) -> list[str]:
         try:
             # PDFium marks a line-end hyphen it cannot classify with STX; keep it as a hyphen.
             text = textpage.get_text_range().replace("\x02", "-")
-            return _split_paragraphs(_lines(textpage, text))
+            characters = sum(1 for char in text if not char.isspace())
+            if characters >= MIN_TEXT_CHARS or not _has_objects(page, images_only=characters > 0):
+                return _split_paragraphs(_lines(textpage, text)), None
         finally:
             textpage.close()
+        return [], _render(page)
     finally:
         page.close()
 
 
 def parse_pdf(data: bytes) -> list[Element]:
-    """Parse a PDF's text layer into paragraph elements located by 1-based ``page``.
+    """Parse a PDF into paragraph elements located by 1-based ``page``, OCR-ing scanned pages.
 
     Raises `ParseError` when the bytes are not a readable PDF, the PDF is password-protected,
-    or no page has any text (a scanned PDF: OCR is not supported yet).
+    no page has any text (not even by OCR), or a scanned page needs OCR and tesseract is
+    missing; `LimitExceeded` when OCR of a page takes too long.
     """
     elements: list[Element] = []
     with _PDFIUM_LOCK:
         document = _open(data)
-        try:
-            page_count = len(document)
-            for index in range(page_count):
-                for paragraph in _page_paragraphs(document, index):
-                    element = make_element(paragraph, location=Location(page=index + 1), kind="paragraph")
-                    if element is not None:
-                        elements.append(element)
-        finally:
+        page_count = len(document)
+    try:
+        for index in range(page_count):
+            with _PDFIUM_LOCK:
+                paragraphs, scan = _read_page(document, index)
+            if scan is not None:
+                with scan:
+                    paragraphs = ocr_image(scan)
+            for paragraph in paragraphs:
+                element = make_element(paragraph, location=Location(page=index + 1), kind="paragraph")
+                if element is not None:
+                    elements.append(element)
+    finally:
+        with _PDFIUM_LOCK:
             document.close()
     if not elements:
         raise ParseError(
-            f"the PDF has no text layer on any of its {page_count} page(s); it looks scanned. "
-            "OCR is not supported yet: run it through an OCR tool (e.g. `ocrmypdf`) and add the result"
+            f"the PDF has no text layer on any of its {page_count} page(s), and OCR found no text in "
+            "them; check that it is not blank, or run it through an OCR tool (e.g. `ocrmypdf`) and add the result"
         )
     return elements
