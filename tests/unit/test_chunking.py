@@ -89,3 +89,81 @@ def test_no_word_is_lost_and_chunks_fit(embedder, paragraphs: list[str]) -> None
     assert [w for c in chunks for w in WORDS.findall(c.text)] == [w for e in elements for w in WORDS.findall(e.text)]
     if chunks:
         assert max(embedder.count_tokens([c.text for c in chunks])) + embedder.special_tokens <= 32
+
+
+# Sections a chunk must never cross: archive member, sheet, slide, heading path, metadata.
+SECTIONS = [
+    (Location(heading_path=("Alpha",)), {}),
+    (Location(heading_path=("Alpha",)), {"ticket_id": "T-1"}),
+    (Location(member="bundle.zip/notes.txt"), {}),
+    (Location(sheet="Budget"), {}),
+    (Location(slide=3, heading_path=("Roadmap",)), {}),
+]
+
+
+@st.composite
+def _structured_elements(draw: st.DrawFn) -> list[Element]:
+    """Elements in random sections, each with row, time, page and line positions; every word unique."""
+    counter = itertools.count()
+    elements: list[Element] = []
+    for index in range(draw(st.integers(min_value=1, max_value=12))):
+        sentences = [
+            " ".join(f"w{next(counter)}" for _ in range(draw(st.integers(min_value=1, max_value=14)))) + "."
+            for _ in range(draw(st.integers(min_value=1, max_value=5)))
+        ]
+        base, metadata = SECTIONS[draw(st.integers(min_value=0, max_value=len(SECTIONS) - 1))]
+        location = base.model_copy(
+            update={
+                "row_start": index + 2,
+                "time_start": index * 1.5,
+                "time_end": index * 1.5 + 1.0,
+                "page": index // 3 + 1,
+                "line_start": index * 10 + 1,
+                "line_end": index * 10 + 5,
+            }
+        )
+        elements.append(Element(text=" ".join(sentences), location=location, metadata=metadata))
+    return elements
+
+
+def _section(location: Location, metadata: dict[str, str]) -> tuple[object, ...]:
+    return (location.member, location.sheet, location.slide, location.heading_path, tuple(sorted(metadata.items())))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(elements=_structured_elements(), overlap=st.sampled_from([0, 8, 16]))
+def test_structured_chunks_lose_nothing_repeat_only_the_overlap_and_locate_validly(  # type: ignore[no-untyped-def]
+    embedder, elements: list[Element], overlap: int
+) -> None:
+    """Every word lands in order; a chunk repeats at most `overlap` tokens of its predecessor in the
+    same section and nothing across sections; chunk locations name the section and span their words."""
+    chunks = _chunks(elements, embedder, max_tokens=48, overlap=overlap)
+    source = {w: i for i, e in enumerate(elements) for w in WORDS.findall(e.text.replace(".", ""))}
+    stream = [w for e in elements for w in WORDS.findall(e.text.replace(".", ""))]
+    position = 0
+    previous: list[str] = []
+    for chunk in chunks:
+        words = WORDS.findall(chunk.text.replace(".", ""))
+        owners = {source[w] for w in words}
+        # One section per chunk, and the chunk's location and metadata are that section's.
+        sections = {_section(elements[i].location, elements[i].metadata) for i in owners}
+        assert sections == {_section(chunk.location, chunk.metadata)}
+        # The words continue the input stream, after a repeated tail of the previous chunk.
+        repeated = next(k for k in range(len(words) + 1) if words[k:] == stream[position : position + len(words) - k])
+        if repeated:
+            assert words[:repeated] == previous[-repeated:]
+            assert embedder.count_tokens([" ".join(words[:repeated])])[0] <= overlap + repeated
+            assert _section(chunk.location, chunk.metadata) == _section(
+                elements[source[previous[-1]]].location, elements[source[previous[-1]]].metadata
+            )
+        position += len(words) - repeated
+        previous = words
+        # Ranges are well-formed and cover every contributing element.
+        rows = [elements[i].location.row_start for i in owners]
+        assert chunk.location.row_start == min(rows)
+        assert (chunk.location.row_end or chunk.location.row_start) == max(rows)
+        assert chunk.location.time_start is not None and chunk.location.time_end is not None
+        assert chunk.location.time_start <= chunk.location.time_end
+        assert chunk.location.line_start is not None and chunk.location.line_end is not None
+        assert chunk.location.line_start <= chunk.location.line_end
+    assert position == len(stream)

@@ -182,3 +182,11 @@ def test_public_api_is_pinned() -> None:
     assert len(mimes) == len(set(mimes))
     assert len(extensions) == len(set(extensions))
     assert {"text/plain", "text/markdown", "text/html", "application/pdf", "application/zip"} <= set(mimes)
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    """A lone surrogate (as JSON escapes can produce) is replaced, so the text can always be encoded."""
+    cleaned = clean_text("caf\ud800e")
+
+    assert cleaned == "caf\ufffde"
+    assert cleaned.encode("utf-8")

@@ -43,3 +43,8 @@ def test_location_labels() -> None:
         Location(heading_path=("Setup", "Install"), line_start=10, line_end=24).label == "Setup › Install, lines 10–24"
     )
     assert Location(line_start=7, line_end=7).label == "line 7"
+    assert Location(time_start=192.4, time_end=201.0).label == "00:03:12–00:03:21"
+    assert Location(time_start=3725.0).label == "01:02:05"
+    assert Location(sheet="Budget", row_start=4, row_end=9).label == "sheet Budget, rows 4–9"
+    assert Location(slide=2, heading_path=("Roadmap",)).label == "slide 2, Roadmap"
+    assert Location(member="bundle.zip/a.pdf", page=3).label == "bundle.zip/a.pdf, p. 3"

@@ -71,6 +71,8 @@ def bench_ingest(corpus: list[Path], *, batch_size: int = 32) -> dict[str, Any]:
         "corpus": [str(p) for p in corpus],
         "files": report.files,
         "failed": len(report.failed),
+        "skipped": len(report.skipped),
+        "formats": report.formats,
         "chunks": report.chunks,
         "tokens": tokens,
         "ingest_s": round(ingest_s, 2),
@@ -78,6 +80,7 @@ def bench_ingest(corpus: list[Path], *, batch_size: int = 32) -> dict[str, Any]:
         "raw_embed_s": round(raw_s, 2),
         "raw_embed_chunks_per_s": round(len(texts) / raw_s, 1),
         "ratio_ingest_to_raw": round(raw_s / ingest_s, 3),
+        "stage_seconds": report.seconds,
         "reingest_unchanged_s": round(reingest_s, 2),
         "reingest_unchanged_files": again.unchanged,
     }

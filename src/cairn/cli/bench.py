@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,7 +22,22 @@ def ingest(
     """Ingest CORPUS into a scratch home; compare chunks/s with the raw embedder on the same chunks."""
     from cairn.bench.ingest import bench_ingest
 
-    result = bench_ingest(corpus, batch_size=batch_size)
+    _emit(bench_ingest(corpus, batch_size=batch_size), out)
+
+
+@app.command()
+def parse(
+    corpus: Annotated[list[Path], typer.Argument(help="Files and folders to parse.")],
+    workers: Annotated[list[int], typer.Option(min=1, help="Worker counts to compare (repeat the option).")] = [1, 2],  # noqa: B006
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
+) -> None:
+    """Parse CORPUS with each number of parser processes; report files/s and the speed-up over one."""
+    from cairn.bench.parse import bench_parse
+
+    _emit(bench_parse(corpus, workers=workers), out)
+
+
+def _emit(result: dict[str, Any], out: Path | None) -> None:
     print_json(result)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,8 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f\r]")
 _SPACE_LIKE = re.compile("[\x0b\x0c]")
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+# Lone surrogates (from JSON "\\ud800" escapes or "surrogateescape" decoding) cannot be encoded.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[^\S\n]*\n)+")
 
 
@@ -70,14 +72,14 @@ def normalize_newlines(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Remove control and zero-width characters; keep newlines and tabs.
+    """Remove control and zero-width characters, replace lone surrogates; keep newlines and tabs.
 
     Line count is preserved (only ``\\r`` among line ends is removed, and callers normalise
     it first), so line numbers taken before cleaning stay valid after it.
     """
     text = _SPACE_LIKE.sub(" ", text)
     text = _CONTROL.sub("", text)
-    return _ZERO_WIDTH.sub("", text)
+    return _SURROGATE.sub("\ufffd", _ZERO_WIDTH.sub("", text))
 
 
 def make_element(text: str, *, location: Location, kind: str) -> Element | None:
