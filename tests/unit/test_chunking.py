@@ -162,8 +162,10 @@ def test_structured_chunks_lose_nothing_repeat_only_the_overlap_and_locate_valid
         rows = [elements[i].location.row_start for i in owners]
         assert chunk.location.row_start == min(rows)
         assert (chunk.location.row_end or chunk.location.row_start) == max(rows)
-        assert chunk.location.time_start is not None and chunk.location.time_end is not None
+        assert chunk.location.time_start is not None
+        assert chunk.location.time_end is not None
         assert chunk.location.time_start <= chunk.location.time_end
-        assert chunk.location.line_start is not None and chunk.location.line_end is not None
+        assert chunk.location.line_start is not None
+        assert chunk.location.line_end is not None
         assert chunk.location.line_start <= chunk.location.line_end
     assert position == len(stream)
