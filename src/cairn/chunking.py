@@ -41,12 +41,17 @@ class _Piece:
     element: int
     location: Location
     metadata: dict[str, str]
+    kind: str
 
     @property
     def section(self) -> tuple[object, ...]:
         """Pieces of one section may share a chunk: same member, sheet, slide, headings, metadata."""
         loc = self.location
         return (loc.member, loc.sheet, loc.slide, loc.heading_path, sorted(self.metadata.items()))
+
+
+def _piece(element: Element, text: str, tokens: int, index: int) -> _Piece:
+    return _Piece(text, tokens, index, element.location, element.metadata, element.kind)
 
 
 def _split_sentences(text: str) -> list[str]:
@@ -60,16 +65,16 @@ def _pieces(elements: Sequence[Element], tokenizer: Tokenizer, budget: int) -> l
     pieces: list[_Piece] = []
     for index, (element, tokens) in enumerate(zip(elements, counts, strict=True)):
         if tokens <= budget:
-            pieces.append(_Piece(element.text, tokens, index, element.location, element.metadata))
+            pieces.append(_piece(element, element.text, tokens, index))
             continue
         sentences = _split_sentences(element.text)
         for sentence, sentence_tokens in zip(sentences, tokenizer.count_tokens(sentences), strict=True):
             if sentence_tokens <= budget:
-                pieces.append(_Piece(sentence, sentence_tokens, index, element.location, element.metadata))
+                pieces.append(_piece(element, sentence, sentence_tokens, index))
                 continue
             parts = tokenizer.split_by_tokens(sentence, budget)
             for part, part_tokens in zip(parts, tokenizer.count_tokens(parts), strict=True):
-                pieces.append(_Piece(part, part_tokens, index, element.location, element.metadata))
+                pieces.append(_piece(element, part, part_tokens, index))
     return pieces
 
 
@@ -103,11 +108,20 @@ def _merge_locations(locations: Sequence[Location]) -> Location:
     )
 
 
+# Between elements of these kinds (both sides), a lighter separator than a paragraph break:
+# subtitle cues are fragments of running speech, table rows are lines of one table.
+_JOINERS = {"cue": " ", "table_row": "\n"}
+
+
 def _join(pieces: Sequence[_Piece]) -> str:
     out: list[str] = []
     for i, piece in enumerate(pieces):
         if i:
-            out.append(" " if piece.element == pieces[i - 1].element else "\n\n")
+            before = pieces[i - 1]
+            if piece.element == before.element:
+                out.append(" ")
+            else:
+                out.append(_JOINERS.get(piece.kind, "\n\n") if piece.kind == before.kind else "\n\n")
         out.append(piece.text.strip())
     return "".join(out)
 

@@ -169,3 +169,17 @@ def test_structured_chunks_lose_nothing_repeat_only_the_overlap_and_locate_valid
         assert chunk.location.line_end is not None
         assert chunk.location.line_start <= chunk.location.line_end
     assert position == len(stream)
+
+
+def test_cues_join_as_running_speech_and_rows_as_lines(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Subtitle cues are joined by spaces and table rows by newlines; other elements by a blank line."""
+    cues = [
+        Element(text=t, location=Location(time_start=i, time_end=i + 1), kind="cue")
+        for i, t in enumerate(["So we", "began."])
+    ]
+    rows = [Element(text=f"id: {i}", location=Location(row_start=i + 2), kind="table_row") for i in range(2)]
+    paragraphs = [_para("One."), _para("Two.")]
+
+    assert [c.text for c in _chunks(cues, embedder)] == ["So we began."]
+    assert [c.text for c in _chunks(rows, embedder)] == ["id: 0\nid: 1"]
+    assert [c.text for c in _chunks(paragraphs, embedder)] == ["One.\n\nTwo."]
