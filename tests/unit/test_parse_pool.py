@@ -37,12 +37,14 @@ def _pool(workers: int = 2, timeout_s: float = 60.0, memory_mb: int = 2048) -> I
         pool.close()
 
 
-def test_outcomes_come_back_in_order_with_hash_and_format(corpus: Path) -> None:
-    """Parsed, skipped and failed files are reported in the order given, with the parsed bytes' hash."""
+def test_every_file_gets_one_outcome_with_hash_and_format(corpus: Path) -> None:
+    """Parsed, skipped and failed files are each reported once, with the parsed bytes' hash."""
+    names = ("a.md", "b.txt", "c.bin", "d.txt", "gone.txt")
     with _pool() as pool:
-        outcomes = list(pool.parse([str(corpus / n) for n in ("a.md", "b.txt", "c.bin", "d.txt", "gone.txt")]))
+        by_name = {Path(o.path).name: o for o in pool.parse([str(corpus / n) for n in names])}
 
-    assert [Path(o.path).name for o in outcomes] == ["a.md", "b.txt", "c.bin", "d.txt", "gone.txt"]
+    assert sorted(by_name) == sorted(names)
+    outcomes = [by_name[n] for n in names]
     first = outcomes[0]
     assert first.parsed is not None
     assert first.parsed.format == "Markdown"
@@ -60,7 +62,7 @@ def test_outcomes_come_back_in_order_with_hash_and_format(corpus: Path) -> None:
 
 def test_a_file_that_takes_too_long_is_stopped_and_the_next_one_parses(corpus: Path) -> None:
     """Past the time limit the worker is killed, the file reported, and later files still parse."""
-    with _pool(timeout_s=1.0) as pool:
+    with _pool(workers=1, timeout_s=1.0) as pool:
         started = time.perf_counter()
         slow, after = pool.parse([str(corpus / "huge.md"), str(corpus / "b.txt")])
         elapsed = time.perf_counter() - started
@@ -74,12 +76,20 @@ def test_a_file_that_takes_too_long_is_stopped_and_the_next_one_parses(corpus: P
 
 def test_a_parser_over_its_memory_limit_fails_that_file_only(corpus: Path) -> None:
     """With a small address-space cap, the memory-hungry file fails with a reason naming memory."""
-    with _pool(memory_mb=600) as pool:
+    with _pool(workers=1, memory_mb=600) as pool:
         hungry, after = pool.parse([str(corpus / "huge.md"), str(corpus / "b.txt")])
 
     assert hungry.problem is not None
     assert "memory" in hungry.problem.error.lower()
     assert after.parsed is not None
+
+
+def test_a_slow_file_does_not_hold_up_the_files_behind_it(corpus: Path) -> None:
+    """With two workers, small files given after a slow one come back before it (here: before its timeout)."""
+    with _pool(workers=2, timeout_s=3.0) as pool:
+        order = [Path(o.path).name for o in pool.parse([str(corpus / n) for n in ("huge.md", "a.md", "b.txt")])]
+
+    assert order == ["a.md", "b.txt", "huge.md"]
 
 
 def test_a_crashed_worker_costs_one_file(corpus: Path) -> None:

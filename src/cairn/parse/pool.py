@@ -9,8 +9,9 @@ parser itself.
 
 Workers are forked from a forkserver that has imported the parsers once, so a replacement
 starts in milliseconds and shares no threads or locks with the (multi-threaded) ingest process.
-Files are handed out in order and results come back in order, up to ``window`` files ahead of
-the consumer: while the ingest process embeds one batch, the workers parse the next files.
+Files are handed out in order, up to ``window`` files ahead of the consumer, and results come
+back as they finish: a slow file (a long scanned PDF) never holds up the files behind it, and
+while the ingest process embeds one batch, the workers parse the next files.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import os
 import resource
 import signal
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,7 @@ def _parse_in_worker(path: str, limits: ParseLimits) -> tuple[str, int, ParsedDo
 
 
 class ParsePool:
-    """A pool of parser processes; `parse` maps paths to outcomes, in order, never raising per file."""
+    """A pool of parser processes; `parse` maps paths to outcomes as they finish, never raising per file."""
 
     def __init__(self, *, workers: int, timeout_s: float, memory_mb: int, limits: ParseLimits | None = None) -> None:
         self.workers = max(1, workers)
@@ -97,10 +98,10 @@ class ParsePool:
         return self._pool
 
     def parse(self, paths: Iterable[str], *, window: int | None = None) -> Iterator[ParseOutcome]:
-        """Parse each path in a worker; yield outcomes in the order of ``paths``."""
+        """Parse each path in a worker; yield one outcome per path, in the order they finish."""
         pool = self._ensure()
         ahead = window or self.workers * 4
-        pending: deque[tuple[str, ProcessFuture[tuple[str, int, ParsedDocument, float]]]] = deque()
+        pending: dict[ProcessFuture[tuple[str, int, ParsedDocument, float]], str] = {}
         iterator = iter(paths)
         exhausted = False
         try:
@@ -110,13 +111,16 @@ class ParsePool:
                     if path is None:
                         exhausted = True
                         break
-                    pending.append((path, pool.schedule(_parse_in_worker, (path, self.limits), timeout=self.timeout_s)))
+                    future = pool.schedule(_parse_in_worker, (path, self.limits), timeout=self.timeout_s)
+                    pending[future] = path
                 if not pending:
                     return
-                path, future = pending.popleft()
-                yield self._outcome(path, future)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                # Dicts keep insertion order: finished files are reported in the order they were given.
+                for future in [f for f in pending if f in done]:
+                    yield self._outcome(pending.pop(future), future)
         finally:
-            for _, future in pending:
+            for future in pending:
                 future.cancel()  # type: ignore[no-untyped-call]
 
     def _outcome(self, path: str, future: ProcessFuture[tuple[str, int, ParsedDocument, float]]) -> ParseOutcome:
