@@ -25,7 +25,8 @@ from cairn.parse.pool import ParsePool
 from cairn.retrieve import candidate_pool, promote_exact_phrases
 from cairn.settings import Settings, validate_collection_name
 from cairn.snapshots import LiveManifest
-from cairn.vault import DocumentRecord, EmbeddingCache, LocalDirStore, Manifest, Vault
+from cairn.vault import DocumentRecord, EmbeddingCache, Manifest, Vault
+from cairn.vault.factory import open_store
 
 __all__ = ["Cairn"]
 
@@ -41,7 +42,7 @@ class Cairn:
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
         self.settings = settings or Settings(**overrides)
-        self.vault = Vault(LocalDirStore(self.settings.vault_dir))
+        self.vault = Vault(open_store(self.settings))
         self._index: MilvusIndex | None = None
         self._embedder: Embedder | None = None
         self._caches: dict[str, EmbeddingCache] = {}

@@ -72,6 +72,29 @@ class Settings(BaseSettings):
     archive_max_depth: int = Field(default=3, ge=1, le=16, description="Archives/attachments nested in each other.")
     archive_max_members: int = Field(default=10_000, ge=1, description="Members of one archive, nesting included.")
     archive_max_expanded_mb: int = Field(default=512, ge=1, description="Bytes one archive may expand to, MiB.")
+    store: str | None = Field(
+        default=None,
+        description="Where the vault lives: s3://BUCKET[/PREFIX] or a directory; default CAIRN_HOME/vault. "
+        "S3 endpoint, region and credentials come from the standard AWS_* variables and ~/.aws.",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="'path' for most on-premises stores (MinIO, Ceph, SeaweedFS)."
+    )
+    s3_verify_tls: bool = Field(default=True, description="Verify the S3 endpoint's TLS certificate.")
+    s3_ca_bundle: Path | None = Field(default=None, description="CA bundle for the S3 endpoint (or AWS_CA_BUNDLE).")
+    s3_max_attempts: int = Field(default=5, ge=1, le=20, description="Attempts per S3 request, with backoff.")
+    s3_multipart_threshold_mb: int = Field(default=16, ge=5, description="Objects at least this big go in parts.")
+    s3_sse: Literal["none", "AES256", "aws:kms"] = Field(
+        default="none", description="Server-side encryption: AES256 (SSE-S3) or aws:kms (SSE-KMS)."
+    )
+    s3_sse_kms_key_id: str | None = Field(default=None, description="KMS key for SSE-KMS (default: the account's).")
+    s3_sse_c_key_file: Path | None = Field(
+        default=None, description="A 32-byte customer key (raw, base64 or hex) for SSE-C."
+    )
+    encryption_key_file: Path | None = Field(
+        default=None, description="Master key for client-side envelope encryption (AES-256-GCM) of the vault."
+    )
+    encryption_key: SecretStr | None = Field(default=None, description="The same, as base64 or hex text.")
 
     @classmethod
     def settings_customise_sources(
@@ -115,6 +138,14 @@ class Settings(BaseSettings):
     @property
     def vault_dir(self) -> Path:
         return self.home / "vault"
+
+    @model_validator(mode="after")
+    def _one_encryption_key(self) -> Settings:
+        if self.encryption_key_file is not None and self.encryption_key is not None:
+            raise ValueError("set CAIRN_ENCRYPTION_KEY_FILE or CAIRN_ENCRYPTION_KEY, not both")
+        if self.s3_sse_kms_key_id and self.s3_sse != "aws:kms":
+            raise ValueError("CAIRN_S3_SSE_KMS_KEY_ID needs CAIRN_S3_SSE=aws:kms")
+        return self
 
     @property
     def engine_uri(self) -> str:
