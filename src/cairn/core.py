@@ -12,6 +12,7 @@ from cairn.errors import ConfigError, InvalidRequest, NotFound
 from cairn.generate import extractive_answer
 from cairn.index.milvus import SEARCH_MODES, MilvusIndex, SearchMode
 from cairn.ingest import Ingestor, IngestProgress, document_id
+from cairn.maintenance import VerifyReport, rebuild, verify
 from cairn.models import (
     Answer,
     CollectionInfo,
@@ -226,16 +227,43 @@ class Cairn:
             ids = [self._resolve(manifest, ref) for ref in refs]
         return [_document_info(doc) for doc in ingestor.remove(ids)]
 
+    def document(self, ref: str, *, collection: str | None = None) -> DocumentInfo:
+        """A document by id or source path, with every version the vault keeps (live or removed)."""
+        with self._live_manifest(self._collection(collection)).snapshot() as manifest:
+            return _document_info(manifest.documents[self._resolve(manifest, ref, live_only=False)])
+
+    def document_bytes(self, ref: str, *, version: int | None = None, collection: str | None = None) -> bytes:
+        """The exact bytes of a document version (default: the live one), checked against their sha256."""
+        info = self.document(ref, collection=collection)
+        latest = max((v.version for v in info.versions), default=0)
+        number = version if version is not None else (info.version or latest)
+        chosen = next((v for v in info.versions if v.version == number), None)
+        if chosen is None:
+            known = ", ".join(str(v.version) for v in info.versions) or "none"
+            raise NotFound(f"document {info.source!r} has no version {number}; versions kept: {known}")
+        return self.vault.get_blob(chosen.sha256)
+
     @staticmethod
-    def _resolve(manifest: Manifest, ref: str) -> str:
-        if ref in manifest.documents and manifest.documents[ref].live is not None:
-            return ref
+    def _resolve(manifest: Manifest, ref: str, *, live_only: bool = True) -> str:
         by_path = document_id(str(Path(ref).expanduser().absolute()))
-        if by_path in manifest.documents and manifest.documents[by_path].live is not None:
-            return by_path
+        for candidate in (ref, by_path):
+            doc = manifest.documents.get(candidate)
+            if doc is not None and (doc.live is not None or not live_only):
+                return candidate
         raise NotFound(
             f"no document {ref!r} in collection {manifest.collection!r}; `cairn docs list` shows ids and sources"
         )
+
+    # -- maintenance -----------------------------------------------------------------------------
+    def rebuild(self, *, collection: str | None = None) -> int:
+        """Re-create the collection's index from the vault, without embedding; return rows inserted."""
+        name = self._collection(collection)
+        return rebuild(self.vault, self.index, self._live_manifest(name))
+
+    def verify(self, *, collection: str | None = None, repair: bool = False) -> VerifyReport:
+        """Reconcile the vault and the index: missing and orphan rows, corrupt objects; repair the index."""
+        name = self._collection(collection)
+        return verify(self.vault, self.index, self._live_manifest(name), repair=repair)
 
     def close(self) -> None:
         with self._lock:
@@ -265,7 +293,7 @@ def _document_info(doc: DocumentRecord) -> DocumentInfo:
         chunks=live.chunks if live else 0,
         versions=[
             DocumentVersionInfo(
-                version=v.version, sha256=v.sha256, size=v.size, created_at=v.created_at, chunks=v.chunks
+                version=v.version, sha256=v.sha256, size=v.size, mime=v.mime, created_at=v.created_at, chunks=v.chunks
             )
             for v in doc.versions
         ],

@@ -293,19 +293,7 @@ class Ingestor:
         )
 
     def _index_rows(self, doc: _Prepared, doc_vectors: Vector, manifest: Manifest) -> None:
-        self.index.insert(
-            manifest.collection,
-            IndexedDocument(
-                doc_id=doc.record.doc_id,
-                source=doc.record.source,
-                version=doc.version.version,
-                tenant=doc.record.tenant,
-                allowed=doc.record.allowed,
-                mime=doc.version.mime,
-            ),
-            doc.chunks,
-            doc_vectors,
-        )
+        self.index.insert(manifest.collection, IndexedDocument.of(doc.record, doc.version), doc.chunks, doc_vectors)
 
     def _publish(self, batch: _Batch, new_rows: list[RowSet], manifest: Manifest, report: IngestReport) -> None:
         # 2. Switch every document of the batch to its new version in one publish.

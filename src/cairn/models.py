@@ -166,6 +166,7 @@ class DocumentVersionInfo(BaseModel):
     version: int
     sha256: str
     size: int
+    mime: str = ""
     created_at: float
     chunks: int
 

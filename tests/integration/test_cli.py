@@ -119,3 +119,26 @@ def test_demo_prints_cited_answers(run) -> None:  # type: ignore[no-untyped-def]
     regions = next(a for q, a in answers.items() if "regions" in q)
     assert "Frankfurt" in regions["answer"]
     assert regions["citations"][0]["source"].endswith("atlas-api.md")
+
+
+def test_docs_versions_get_and_verify(run, docs: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """docs versions lists versions, docs get writes a version's exact bytes, verify exits 0 when clean."""
+    original = (docs / "leave.md").read_bytes()
+    run("ingest", str(docs), "--json")
+    (docs / "leave.md").write_bytes(original + b"\nChanged.\n")
+    run("ingest", str(docs), "--json")
+
+    code, out = run("docs", "versions", str(docs / "leave.md"), "--json")
+    assert code == 0
+    assert [v["version"] for v in json.loads(out)["versions"]] == [1, 2]
+    code, _ = run("docs", "get", str(docs / "leave.md"), "--version", "1", "--out", str(tmp_path / "v1"))
+    assert code == 0
+    assert (tmp_path / "v1").read_bytes() == original
+    code, out = run("docs", "get", str(docs / "leave.md"), "--version", "7")
+    assert code == 4
+    code, out = run("verify", "--json")
+    assert code == 0
+    assert json.loads(out)["clean"] is True
+    code, out = run("rebuild", "--json")
+    assert code == 0
+    assert json.loads(out)["rows"] > 0

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn.cli import bench, collections, docs
+from cairn.cli import bench, collections, docs, maintenance
 from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json, render
 from cairn.core import Cairn
 from cairn.index.milvus import SearchMode
@@ -173,6 +173,7 @@ def demo(
 app.add_typer(collections.app, name="collections")
 app.add_typer(docs.app, name="docs")
 app.add_typer(bench.app, name="bench")
+maintenance.register(app)
 
 
 def main() -> None:

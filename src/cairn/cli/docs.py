@@ -1,7 +1,10 @@
-"""`cairn docs list|rm`."""
+"""`cairn docs list|versions|get|rm`."""
 
 from __future__ import annotations
 
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +14,7 @@ from rich.table import Table
 from cairn.cli.output import CollectionOpt, JsonOpt, console, errors_reported, print_json
 from cairn.core import Cairn
 
-app = typer.Typer(help="List and remove documents.", no_args_is_help=True)
+app = typer.Typer(help="List documents and their versions, fetch exact bytes, remove.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -42,3 +45,40 @@ def rm(
         else:
             for doc in removed:
                 console.print(f"Removed {escape(doc.source)} ({doc.doc_id}).")
+
+
+@app.command()
+def versions(
+    ref: Annotated[str, typer.Argument(help="Document id or source path.")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List every version the vault keeps of a document (also after it was removed)."""
+    with errors_reported(as_json):
+        info = Cairn().document(ref, collection=collection)
+        if as_json:
+            print_json(info)
+            return
+        table = Table("version", "live", "type", "bytes", "chunks", "sha256", "added", title=escape(info.source))
+        for v in info.versions:
+            added = datetime.fromtimestamp(v.created_at, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            live = "yes" if v.version == info.version else ""
+            table.add_row(str(v.version), live, v.mime, str(v.size), str(v.chunks), v.sha256[:16], added)
+        console.print(table)
+
+
+@app.command()
+def get(
+    ref: Annotated[str, typer.Argument(help="Document id or source path.")],
+    version: Annotated[int | None, typer.Option("--version", "-v", help="Version number (default: live).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of to standard output.")] = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Write the exact bytes of a document version: what a citation's version came from."""
+    with errors_reported(False):
+        data = Cairn().document_bytes(ref, version=version, collection=collection)
+        if out is not None:
+            out.write_bytes(data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from cairn.errors import EngineError, InvalidRequest
 from cairn.models import Chunk, Location, SearchHit
-from cairn.vault.manifest import RowSet
+from cairn.vault.manifest import DocumentRecord, RowSet, VersionRecord
 
 __all__ = ["IndexedDocument", "MilvusIndex", "SearchMode"]
 
@@ -42,6 +42,18 @@ class IndexedDocument:
         self.tenant = tenant
         self.allowed = list(allowed)
         self.mime = mime
+
+    @classmethod
+    def of(cls, doc: DocumentRecord, version: VersionRecord) -> IndexedDocument:
+        """The row metadata of one version of a document."""
+        return cls(
+            doc_id=doc.doc_id,
+            source=doc.source,
+            version=version.version,
+            tenant=doc.tenant,
+            allowed=doc.allowed,
+            mime=version.mime,
+        )
 
 
 def _check_doc_id(doc_id: str) -> str:
@@ -193,18 +205,37 @@ class MilvusIndex:
 
     def live_rowsets(self, collection: str) -> set[RowSet]:
         """Every (doc_id, version) that has rows in the index; for verification and tests."""
+        return set(self.indexed_chunks(collection).values())
+
+    def indexed_chunks(self, collection: str) -> dict[str, RowSet]:
+        """Every row of the collection: chunk id → the document version it belongs to."""
         if not self.has_collection(collection):
-            return set()
-        found: set[RowSet] = set()
+            return {}
+        found: dict[str, RowSet] = {}
         iterator = self.client.query_iterator(
-            self.engine_name(collection), batch_size=1000, filter="", output_fields=["doc_id", "version"]
+            self.engine_name(collection), batch_size=1000, filter="", output_fields=["chunk_id", "doc_id", "version"]
         )
         try:
             while batch := iterator.next():
-                found.update(RowSet(doc_id=r["doc_id"], version=r["version"]) for r in batch)
+                found.update({r["chunk_id"]: RowSet(doc_id=r["doc_id"], version=r["version"]) for r in batch})
         finally:
             iterator.close()
         return found
+
+    def delete_chunks(self, collection: str, chunk_ids: Sequence[str]) -> None:
+        """Delete rows by chunk id (ids are hex hashes, so they are quoted safely)."""
+        if not chunk_ids or not self.has_collection(collection):
+            return
+        for chunk in chunk_ids:
+            if not re.fullmatch(r"[0-9a-f]{1,64}", chunk):
+                raise EngineError(f"invalid chunk id {chunk!r}", collection=collection)
+        name = self.engine_name(collection)
+        try:
+            for lo in range(0, len(chunk_ids), _INSERT_BATCH):
+                batch = chunk_ids[lo : lo + _INSERT_BATCH]
+                self.client.delete(name, filter="chunk_id in [" + ", ".join(f'"{c}"' for c in batch) + "]")
+        except Exception as exc:
+            raise EngineError(f"Milvus could not delete rows: {exc}", collection=collection) from exc
 
     # -- search ------------------------------------------------------------------------------
     def search(

@@ -141,8 +141,18 @@ class Vault:
         self.store.put(key, _parquet_bytes(table))
 
     def read_chunks(self, key: str, *, doc_id: str, version: int) -> tuple[list[Chunk], Vector]:
-        table = pq.read_table(io.BytesIO(self.store.get(key)))
+        try:
+            table = pq.read_table(io.BytesIO(self.store.get(key)))
+        except (pa.ArrowException, OSError) as exc:
+            raise IntegrityError(f"chunk file {key} in {self.store.describe()} is unreadable: {exc}", key=key) from exc
         columns = table.to_pydict()
+        for text, digest in zip(columns["text"], columns.get("text_sha256", columns["text"]), strict=True):
+            if "text_sha256" in columns and sha256_hex(text) != digest:
+                raise IntegrityError(
+                    f"chunk file {key} in {self.store.describe()} is corrupt: a chunk's text does not match "
+                    "its recorded sha256",
+                    key=key,
+                )
         chunks = [
             Chunk(
                 chunk_id=columns["chunk_id"][i],

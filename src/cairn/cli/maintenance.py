@@ -1,0 +1,68 @@
+"""`cairn rebuild` and `cairn verify`: keep the index true to the vault."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cairn.cli.output import CollectionOpt, JsonOpt, console, errors_reported, print_json, render
+from cairn.core import Cairn
+from cairn.maintenance import VerifyReport
+
+# Exit code of `cairn verify` when problems remain (found without --repair, or not repairable).
+EXIT_NOT_CLEAN = 5
+
+
+def rebuild(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
+    """Re-create a collection's Milvus index from the vault (chunks and vectors), without re-embedding."""
+    with errors_reported(as_json), Cairn() as cairn:
+        rows = cairn.rebuild(collection=collection)
+        name = collection or cairn.settings.default_collection
+        if as_json:
+            print_json({"collection": name, "rows": rows})
+        else:
+            console.print(f"Rebuilt [bold]{escape(name)}[/]: {rows} rows from the vault.")
+
+
+def verify(
+    collection: CollectionOpt = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Insert missing rows and delete orphan rows.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reconcile the vault and the index: missing rows, orphan rows, corrupt objects.
+
+    Exits 0 when clean (or fully repaired), 5 when problems remain.
+    """
+    with errors_reported(as_json), Cairn() as cairn:
+        report = cairn.verify(collection=collection, repair=repair)
+        render(as_json, report, lambda: _show(report))
+    if not report.clean:
+        raise typer.Exit(EXIT_NOT_CLEAN)
+
+
+def _show(report: VerifyReport) -> None:
+    state = "[green]clean[/]" if report.clean else "[red]problems found[/]"
+    console.print(
+        f"[bold]{escape(report.collection)}[/]: {report.documents} documents, {report.chunks} chunks in the vault, "
+        f"{report.rows} rows in the index — {state}"
+    )
+    if report.issues:
+        table = Table("problem", "document", "version", "rows", "repaired", "detail")
+        for issue in report.issues:
+            table.add_row(
+                issue.kind,
+                escape(issue.source or issue.doc_id or ""),
+                str(issue.version or ""),
+                str(issue.rows or ""),
+                "yes" if issue.repaired else "no",
+                escape(issue.detail),
+            )
+        console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(rebuild)
+    app.command()(verify)

@@ -1,0 +1,158 @@
+"""Keeping the index true to the vault: rebuild it from the vault, and verify (and repair) the two.
+
+The vault is the system of record; the Milvus collection is derived from it. ``rebuild`` drops
+the collection and re-creates every live row from the vault's Parquet chunk files, vectors
+included, so nothing is embedded again. ``verify`` compares the two without changing either, and
+with ``repair`` restores the index from the vault:
+
+- missing rows (in a live version's chunk file, not in the index) are inserted;
+- orphan rows (in the index, but of no live version, or of no chunk in its file) are deleted;
+- corrupt or missing vault objects (original bytes, chunk files) are reported; they cannot be
+  repaired from the index and need the source file ingested again.
+
+Both hold the collection's write lock, so no ingest runs meanwhile; searches go on.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, computed_field
+
+from cairn.errors import CairnError
+from cairn.index.milvus import IndexedDocument, MilvusIndex
+from cairn.snapshots import LiveManifest
+from cairn.vault.manifest import DocumentRecord, Manifest, RowSet
+from cairn.vault.store import Vault
+
+__all__ = ["VerifyIssue", "VerifyReport", "rebuild", "verify"]
+
+IssueKind = Literal["missing_rows", "orphan_rows", "corrupt_blob", "corrupt_chunks"]
+
+
+class VerifyIssue(BaseModel):
+    kind: IssueKind
+    detail: str
+    doc_id: str | None = None
+    source: str | None = None
+    version: int | None = None
+    rows: int = 0
+    repaired: bool = False
+
+
+class VerifyReport(BaseModel):
+    collection: str
+    documents: int = 0
+    chunks: int = 0
+    rows: int = 0
+    issues: list[VerifyIssue] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def clean(self) -> bool:
+        """True when nothing is wrong, or everything found was repaired."""
+        return all(issue.repaired for issue in self.issues)
+
+
+def rebuild(vault: Vault, index: MilvusIndex, live: LiveManifest) -> int:
+    """Re-create the collection's index from the vault; return the number of rows inserted."""
+    with live.write_lock:
+        manifest = live.draft()
+        index.drop_collection(manifest.collection)
+        index.ensure_collection(manifest.collection, manifest.dim)
+        rows = 0
+        for doc in manifest.live_documents():
+            version = doc.live_version()
+            assert version is not None
+            chunks, vectors = vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
+            index.insert(manifest.collection, IndexedDocument.of(doc, version), chunks, vectors)
+            rows += len(chunks)
+        if manifest.hidden_rows():
+            manifest.pending, manifest.retired = [], []
+            vault.save_manifest(manifest)
+            live.publish(manifest)
+        return rows
+
+
+def verify(vault: Vault, index: MilvusIndex, live: LiveManifest, *, repair: bool = False) -> VerifyReport:
+    """Compare the vault with the index; with ``repair``, make the index match the vault."""
+    with live.write_lock:
+        manifest = live.draft()
+        report = VerifyReport(collection=manifest.collection)
+        indexed = index.indexed_chunks(manifest.collection)
+        report.rows = len(indexed)
+        expected: set[str] = set()
+        for doc in manifest.live_documents():
+            report.documents += 1
+            expected |= _check_document(vault, index, manifest, doc, indexed, report, repair=repair)
+        orphans = sorted(chunk for chunk in indexed if chunk not in expected)
+        if orphans:
+            by_version: dict[RowSet, int] = {}
+            for chunk in orphans:
+                by_version[indexed[chunk]] = by_version.get(indexed[chunk], 0) + 1
+            if repair:
+                index.delete_chunks(manifest.collection, orphans)
+                if manifest.hidden_rows():
+                    manifest.pending, manifest.retired = [], []
+                    vault.save_manifest(manifest)
+                    live.publish(manifest)
+            for rowset, count in sorted(by_version.items(), key=lambda item: (item[0].doc_id, item[0].version)):
+                owner = manifest.documents.get(rowset.doc_id)
+                report.issues.append(
+                    VerifyIssue(
+                        kind="orphan_rows",
+                        detail=f"{count} index rows belong to no live chunk of this document version",
+                        doc_id=rowset.doc_id,
+                        source=owner.source if owner else None,
+                        version=rowset.version,
+                        rows=count,
+                        repaired=repair,
+                    )
+                )
+        return report
+
+
+def _check_document(
+    vault: Vault,
+    index: MilvusIndex,
+    manifest: Manifest,
+    doc: DocumentRecord,
+    indexed: dict[str, RowSet],
+    report: VerifyReport,
+    *,
+    repair: bool,
+) -> set[str]:
+    """Check one live document's bytes, chunk file and rows; return the chunk ids it should have."""
+    version = doc.live_version()
+    assert version is not None
+    where = {"doc_id": doc.doc_id, "source": doc.source, "version": version.version}
+    mine = RowSet(doc_id=doc.doc_id, version=version.version)
+    try:
+        vault.get_blob(version.sha256)
+    except CairnError as exc:
+        report.issues.append(VerifyIssue(kind="corrupt_blob", detail=str(exc), **where))
+    try:
+        chunks, vectors = vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
+    except CairnError as exc:
+        report.issues.append(VerifyIssue(kind="corrupt_chunks", detail=str(exc), **where))
+        # Rows of this version are kept: they are all that is left of it until it is re-ingested.
+        return {
+            chunk for chunk, rowset in indexed.items() if rowset == RowSet(doc_id=doc.doc_id, version=version.version)
+        }
+    report.chunks += len(chunks)
+    mine = RowSet(doc_id=doc.doc_id, version=version.version)
+    missing = [i for i, chunk in enumerate(chunks) if indexed.get(chunk.chunk_id) != mine]
+    if missing:
+        if repair:
+            rows = [chunks[i] for i in missing]
+            index.insert(manifest.collection, IndexedDocument.of(doc, version), rows, vectors[missing])
+        report.issues.append(
+            VerifyIssue(
+                kind="missing_rows",
+                detail=f"{len(missing)} of {len(chunks)} chunks are not in the index",
+                rows=len(missing),
+                repaired=repair,
+                **where,
+            )
+        )
+    return {chunk.chunk_id for chunk in chunks}

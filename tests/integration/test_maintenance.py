@@ -1,0 +1,106 @@
+"""Rebuild the index from the vault, verify and repair the two, and fetch the exact bytes of any version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cairn import Cairn
+from cairn.errors import NotFound
+from cairn.index.milvus import IndexedDocument
+
+pytestmark = pytest.mark.integration
+
+
+def test_rebuild_restores_search_from_the_vault_without_embedding(cairn: Cairn, docs: Path) -> None:
+    """With the Milvus collection gone, rebuild re-creates every row from Parquet; nothing is re-embedded."""
+    report = cairn.ingest([docs])
+    embedded = cairn.embedder.embedded  # type: ignore[attr-defined]
+    cairn.index.drop_collection("default")
+    assert cairn.index.count("default") == 0
+
+    rows = cairn.rebuild()
+
+    assert rows == report.chunks
+    assert cairn.index.count("default") == report.chunks
+    assert cairn.embedder.embedded == embedded  # type: ignore[attr-defined]
+    assert Path(cairn.search("How many days of parental leave?", k=1).hits[0].source).name == "leave.md"
+    assert cairn.verify().clean
+
+
+def test_verify_finds_missing_and_orphan_rows_and_repair_fixes_them(cairn: Cairn, docs: Path) -> None:
+    """Deleted rows are reported missing, stray rows orphan; --repair restores exactly the vault's rows."""
+    cairn.ingest([docs])
+    assert cairn.verify().issues == []
+    leave = next(d for d in cairn.documents() if d.source.endswith("leave.md"))
+    record = cairn.vault.load_manifest("default").documents[leave.doc_id]  # type: ignore[union-attr]
+    version = record.live_version()
+    assert version is not None
+    chunks, vectors = cairn.vault.read_chunks(version.chunks_key, doc_id=leave.doc_id, version=version.version)
+    cairn.index.delete_chunks("default", [chunks[0].chunk_id])
+    stray = [c.model_copy(update={"chunk_id": "ab" * 16, "version": 99}) for c in chunks[:1]]
+    cairn.index.insert(
+        "default",
+        IndexedDocument(
+            doc_id=leave.doc_id, source=leave.source, version=99, tenant="default", allowed=["*"], mime="text/markdown"
+        ),
+        stray,
+        vectors[:1],
+    )
+
+    found = cairn.verify()
+
+    kinds = sorted((i.kind, i.version, i.rows, i.repaired) for i in found.issues)
+    assert kinds == [("missing_rows", version.version, 1, False), ("orphan_rows", 99, 1, False)]
+    assert not found.clean
+    repaired = cairn.verify(repair=True)
+    assert repaired.clean
+    assert all(i.repaired for i in repaired.issues)
+    again = cairn.verify()
+    assert again.issues == []
+    assert again.rows == again.chunks
+
+
+def test_verify_reports_corrupt_vault_objects_it_cannot_repair(cairn: Cairn, docs: Path) -> None:
+    """A tampered original and a damaged chunk file are reported, and stay reported after --repair."""
+    cairn.ingest([docs])
+    manifest = cairn.vault.load_manifest("default")
+    assert manifest is not None
+    leave, batteries = (
+        next(d for d in manifest.live_documents() if d.source.endswith(n)) for n in ("leave.md", "batteries.txt")
+    )
+    vault_dir = cairn.settings.vault_dir
+    blob = leave.live_version()
+    assert blob is not None
+    (vault_dir / "blobs" / blob.sha256[:2] / blob.sha256).write_bytes(b"tampered")
+    chunk_file = batteries.live_version()
+    assert chunk_file is not None
+    (vault_dir / chunk_file.chunks_key).write_bytes(b"not parquet")
+
+    report = cairn.verify(repair=True)
+
+    problems = {(i.kind, Path(i.source or "").name) for i in report.issues}
+    assert problems == {("corrupt_blob", "leave.md"), ("corrupt_chunks", "batteries.txt")}
+    assert not report.clean
+    # The damaged document's rows are kept, not deleted as orphans: they are all that is left of it.
+    assert any(h.source.endswith("batteries.txt") for h in cairn.search("lithium battery swells", k=3).hits)
+
+
+def test_any_version_is_listed_and_returned_byte_for_byte(cairn: Cairn, docs: Path) -> None:
+    """After a change and a removal, every version is still listed and `docs get --version` returns its bytes."""
+    path = docs / "leave.md"
+    first = path.read_bytes()
+    cairn.ingest([docs])
+    path.write_bytes(first + b"\n## Unpaid leave\n\nUp to 30 days of unpaid leave a year.\n")
+    cairn.ingest([docs])
+    cairn.remove_documents([str(path)])
+
+    info = cairn.document(str(path))
+
+    assert [v.version for v in info.versions] == [1, 2]
+    assert cairn.document_bytes(str(path), version=1) == first
+    assert cairn.document_bytes(info.doc_id, version=2) == path.read_bytes()
+    assert cairn.document_bytes(str(path)) == path.read_bytes()
+    with pytest.raises(NotFound, match="versions kept: 1, 2"):
+        cairn.document_bytes(str(path), version=9)
