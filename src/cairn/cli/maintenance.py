@@ -1,4 +1,4 @@
-"""`cairn rebuild` and `cairn verify`: keep the index true to the vault."""
+"""`cairn rebuild`, `cairn reindex` and `cairn verify`: keep the index true to the vault."""
 
 from __future__ import annotations
 
@@ -25,6 +25,25 @@ def rebuild(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
             print_json({"collection": name, "rows": rows})
         else:
             console.print(f"Rebuilt [bold]{escape(name)}[/]: {rows} rows from the vault.")
+
+
+def reindex(
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model: a name or a local model folder.")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-embed a collection with MODEL into a new index; searches switch to it atomically when it is done."""
+    with errors_reported(as_json), Cairn() as cairn:
+        report = cairn.reindex(model, collection=collection)
+        render(
+            as_json,
+            report,
+            lambda: console.print(
+                f"Reindexed [bold]{escape(report.collection)}[/] with {escape(report.embed_model)} "
+                f"(was {escape(report.previous_model)}): {report.documents} documents, {report.chunks} chunks, "
+                f"{report.embedded} embedded, {report.seconds:.1f} s; generation {report.generation}."
+            ),
+        )
 
 
 def verify(
@@ -65,4 +84,5 @@ def _show(report: VerifyReport) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command()(rebuild)
+    app.command()(reindex)
     app.command()(verify)

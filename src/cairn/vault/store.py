@@ -121,8 +121,10 @@ class Vault:
 
     # -- chunk files ----------------------------------------------------------------------
     @staticmethod
-    def chunks_key(collection: str, doc_id: str, version: int) -> str:
-        return f"collections/{collection}/docs/{doc_id}/v{version:06d}.parquet"
+    def chunks_key(collection: str, doc_id: str, version: int, generation: int = 0) -> str:
+        """Where a version's chunks and vectors live; each index generation (model) has its own file."""
+        suffix = f".g{generation}" if generation else ""
+        return f"collections/{collection}/docs/{doc_id}/v{version:06d}{suffix}.parquet"
 
     def write_chunks(self, key: str, chunks: Sequence[Chunk], vectors: Vector, *, metadata: dict[str, str]) -> None:
         table = pa.table(
