@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from tests.s3_fixtures import seaweed, seaweed_bucket  # noqa: F401  (a real S3 server, for S3 tests)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,0 +1,103 @@
+"""The `ObjectStore` contract, run against every backend: a directory and S3 (SeaweedFS), plain and sealed.
+
+Every backend the vault can use must pass all of these; a new backend is added to BACKENDS.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cairn.errors import NotFound, StorageError
+from cairn.vault import LocalDirStore, ObjectStore
+from cairn.vault.envelope import EnvelopeStore, MasterKey
+from cairn.vault.s3 import S3Options, S3Store
+
+BACKENDS = ["local", "local-sealed", "s3", "s3-sealed"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    kind: str = request.param
+    inner: ObjectStore
+    if kind.startswith("s3"):
+        request.applymarker(pytest.mark.integration)
+        seaweed = request.getfixturevalue("seaweed")
+        bucket = request.getfixturevalue("seaweed_bucket")
+        inner = S3Store(
+            f"s3://{bucket}/conformance/{request.node.name}",
+            S3Options(multipart_threshold=5 * 1024 * 1024),
+            client=seaweed.client(),
+        )
+    else:
+        inner = LocalDirStore(tmp_path / "store")
+    return EnvelopeStore(inner, MasterKey(os.urandom(32))) if kind.endswith("sealed") else inner
+
+
+def test_put_then_get_returns_the_same_bytes(store: ObjectStore) -> None:
+    """Every byte value survives a round trip."""
+    data = bytes(range(256)) * 4
+    store.put("docs/a/v1.bin", data)
+    assert store.get("docs/a/v1.bin") == data
+
+
+def test_put_replaces_an_existing_object(store: ObjectStore) -> None:
+    """A second put of a key replaces its bytes."""
+    store.put("manifest.json", b"one")
+    store.put("manifest.json", b"two")
+    assert store.get("manifest.json") == b"two"
+
+
+def test_put_if_absent_writes_once_and_never_overwrites(store: ObjectStore) -> None:
+    """The first conditional write wins; later ones report False and change nothing."""
+    assert store.put_if_absent("blobs/ab/abc", b"first") is True
+    assert store.put_if_absent("blobs/ab/abc", b"second") is False
+    assert store.get("blobs/ab/abc") == b"first"
+
+
+def test_missing_objects_are_not_found_and_absent(store: ObjectStore) -> None:
+    """get of a missing key raises NotFound; exists says False; delete of it is no error."""
+    with pytest.raises(NotFound):
+        store.get("nothing/here")
+    assert store.exists("nothing/here") is False
+    store.delete("nothing/here")
+
+
+def test_exists_and_delete(store: ObjectStore) -> None:
+    """exists follows put and delete."""
+    store.put("x/y", b"1")
+    assert store.exists("x/y") is True
+    store.delete("x/y")
+    assert store.exists("x/y") is False
+    with pytest.raises(NotFound):
+        store.get("x/y")
+
+
+def test_list_yields_only_keys_under_the_prefix_in_order(store: ObjectStore) -> None:
+    """list(prefix) returns exactly the keys under that prefix, sorted; not 'cc/' for 'c/'."""
+    for key in ["c/2", "c/1", "c/sub/3", "d/1", "cc/1"]:
+        store.put(key, b"")
+    assert list(store.list("c/")) == ["c/1", "c/2", "c/sub/3"]
+    assert list(store.list("e/")) == []
+
+
+@pytest.mark.parametrize("key", ["../escape", "/abs", "a/../b", "a//b", "", "a\\b"])
+def test_keys_that_could_escape_are_refused(store: ObjectStore, key: str) -> None:
+    """Keys with '..', absolute paths or empty parts are refused before any write."""
+    with pytest.raises(StorageError, match="invalid object key"):
+        store.put(key, b"x")
+
+
+def test_a_large_object_round_trips(store: ObjectStore) -> None:
+    """An object above the S3 multipart threshold (12 MiB; parts of 5 MiB) is stored and read whole."""
+    data = os.urandom(1024 * 1024) * 12
+    store.put("big/object", data)
+    assert store.get("big/object") == data
+
+
+def test_describe_names_the_location(store: ObjectStore) -> None:
+    """describe() says where objects live: a path or an s3:// URL."""
+    where = store.describe()
+    assert where.startswith(("/", "s3://"))
