@@ -181,7 +181,8 @@ class S3Store:
             "SignatureDoesNotMatch": "the secret key is wrong; check AWS_SECRET_ACCESS_KEY",
             "NoSuchBucket": f"create the bucket {self.bucket!r} first, or fix CAIRN_STORE",
         }.get(code or "", "check AWS_ENDPOINT_URL, the network and the store's health")
-        if "SSECustomer" in str(exc) or (code in ("InvalidRequest", "InvalidArgument") and self.options.sse_c_key):
+        text = str(exc).lower()
+        if "ssecustomer" in text or "customer provided key" in text or "customer-provided key" in text:
             hint = "the object is encrypted with a customer key (SSE-C): set the same CAIRN_S3_SSE_C_KEY_FILE"
         if type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
             hint = "no S3 credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
