@@ -32,7 +32,11 @@ __all__ = ["IngestProgress", "Ingestor", "discover", "document_id"]
 
 @dataclass(frozen=True)
 class IngestProgress:
-    """One step of an ingest, for progress bars: *done* of *total* files, now at *path*."""
+    """One file's outcome, for progress bars: *done* of *total* files, now at *path*.
+
+    ``ingested`` is reported only once the file's bytes, chunks and vectors are in the vault, its
+    rows are in the index and its version is live: it is an acknowledgement.
+    """
 
     total: int
     done: int
@@ -183,11 +187,16 @@ class Ingestor:
                     break
                 clock.add("parse", parsed.seconds)
                 outcome = self._prepare(parsed, manifest, batch, report, clock)
+                if outcome != "ingested":
+                    step(parsed.path, outcome)
                 if batch.chunk_count >= self.settings.ingest_batch_chunks:
                     self._commit(batch, manifest, report, clock)
+                    for doc in batch.documents:  # acknowledged only now: stored, indexed and live
+                        step(doc.record.source, "ingested")
                     batch = _Batch()
-                step(parsed.path, outcome)
             self._commit(batch, manifest, report, clock)
+            for doc in batch.documents:
+                step(doc.record.source, "ingested")
             if sync:
                 with clock.stage("publish"):
                     report.removed = self._sync(paths, {str(p) for p in files}, manifest)
