@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.embed.base import Embedder
-from cairn.errors import InvalidRequest, NotFound
+from cairn.errors import ConfigError, InvalidRequest, NotFound, StorageError
 from cairn.generate import extractive_answer
 from cairn.index.milvus import SEARCH_MODES, MilvusIndex, SearchMode
 from cairn.ingest import Ingestor, IngestProgress, document_id
@@ -28,6 +28,7 @@ from cairn.settings import Settings, validate_collection_name
 from cairn.snapshots import LiveManifest
 from cairn.vault import DocumentRecord, EmbeddingCache, Manifest, Vault
 from cairn.vault.factory import open_store
+from cairn.vault.manifest import Retention
 
 __all__ = ["Cairn"]
 
@@ -214,6 +215,7 @@ class Cairn:
                 embed_model=manifest.embed_model,
                 dim=manifest.dim,
                 engine=self.index.engine,
+                retention=f"{manifest.retention.mode} {manifest.retention.days} days" if manifest.retention else None,
             )
 
     def drop_collection(self, collection: str) -> None:
@@ -264,6 +266,74 @@ class Cairn:
         raise NotFound(
             f"no document {ref!r} in collection {manifest.collection!r}; `cairn docs list` shows ids and sources"
         )
+
+    def purge_documents(self, refs: Sequence[str], *, collection: str | None = None) -> list[DocumentInfo]:
+        """Remove documents from search and delete every stored version of them from the vault.
+
+        Original bytes another document version still uses (in any collection) are kept. Under
+        object-lock retention the store refuses the deletion: the documents are then out of search
+        but their versions stay, and the `StorageError` says until when.
+        """
+        name = self._collection(collection)
+        live = self._live_manifest(name)
+        with live.snapshot() as manifest:
+            ids = [self._resolve(manifest, ref, live_only=False) for ref in refs]
+        self._ingestor(name).remove([doc_id for doc_id in ids])
+        with live.write_lock:
+            manifest = live.draft()
+            references = self.vault.blob_references()
+            purged: list[DocumentInfo] = []
+            try:
+                for doc_id in ids:
+                    doc = manifest.documents[doc_id]
+                    info = _document_info(doc)
+                    for version in list(doc.versions):
+                        try:
+                            self.vault.purge_version(version, keep_blob=references.get(version.sha256, 0) > 1)
+                        except StorageError as exc:
+                            raise StorageError(
+                                f"{doc.source} was removed from search, but its stored versions are kept: {exc}",
+                                key=exc.key,
+                            ) from exc
+                        references[version.sha256] = references.get(version.sha256, 1) - 1
+                        doc.versions.remove(version)
+                    del manifest.documents[doc_id]
+                    purged.append(info)
+            finally:
+                # Record exactly what was deleted, also when a locked version stopped the purge.
+                self.vault.save_manifest(manifest)
+                live.publish(manifest)
+            return purged
+
+    def set_retention(self, mode: str | None, days: int = 0, *, collection: str | None = None) -> None:
+        """Keep the collection's versions under object-lock retention for *days* (``None`` mode: stop).
+
+        Existing versions are locked for *days* from now too. Needs an S3 bucket with Object Lock.
+        """
+        name = self._collection(collection)
+        live = self._live_manifest(name)
+        retention = None
+        if mode is not None:
+            try:
+                retention = Retention.model_validate({"mode": mode.upper(), "days": days})
+            except ValueError as exc:
+                raise InvalidRequest(
+                    f"invalid retention: mode GOVERNANCE or COMPLIANCE, 1 to 36500 days ({exc})"
+                ) from exc
+            if not self.vault.store.supports_retention():
+                raise ConfigError(
+                    f"the vault at {self.vault.store.describe()} has no object lock; retention needs an S3 bucket "
+                    "created with Object Lock enabled"
+                )
+        with live.write_lock:
+            manifest = live.draft()
+            manifest.retention = retention
+            if retention is not None:
+                for doc in manifest.documents.values():
+                    for version in doc.versions:
+                        self.vault.retain_version(version, retention)
+            self.vault.save_manifest(manifest)
+            live.publish(manifest)
 
     # -- maintenance -----------------------------------------------------------------------------
     def rebuild(self, *, collection: str | None = None) -> int:

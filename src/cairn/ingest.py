@@ -286,6 +286,8 @@ class Ingestor:
             offset += len(doc.chunks)
             with clock.stage("store"):
                 self._write_chunks(doc, doc_vectors, manifest)
+                if manifest.retention is not None:
+                    self.vault.retain_version(doc.version, manifest.retention)
             with clock.stage("index"):
                 self._index_rows(doc, doc_vectors, manifest)
         with clock.stage("publish"):

@@ -121,6 +121,8 @@ def reindex(
                     "embed_model": new.embed_model,
                 },
             )
+            if new.retention is not None:
+                vault.retain_version(version, new.retention)
             index.insert(new.index_name, IndexedDocument.of(doc, version), chunks, vectors)
             report.documents += 1
             report.chunks += len(chunks)

@@ -190,3 +190,4 @@ class CollectionInfo(BaseModel):
     embed_model: str
     dim: int
     engine: str
+    retention: str | None = None

@@ -1,4 +1,4 @@
-"""`cairn collections list|info|drop`."""
+"""`cairn collections list|info|drop|retention`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cairn.cli.output import JsonOpt, console, errors_reported, print_json
 from cairn.core import Cairn
+from cairn.errors import InvalidRequest
 from cairn.models import CollectionInfo
 
 app = typer.Typer(help="List, inspect and drop collections.", no_args_is_help=True)
@@ -68,3 +69,25 @@ def drop(
             print_json({"dropped": name})
         else:
             console.print(f"Dropped collection {escape(name)}.")
+
+
+@app.command()
+def retention(
+    name: Annotated[str, typer.Argument(help="Collection name.")],
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="GOVERNANCE (bypassable by privileged accounts) or COMPLIANCE.")
+    ] = None,
+    days: Annotated[int, typer.Option("--days", help="Days each version stays locked.")] = 0,
+    off: Annotated[bool, typer.Option("--off", help="Lock no new versions (existing locks stay).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Keep a collection's versions under S3 Object Lock retention (needs a bucket with Object Lock)."""
+    with errors_reported(as_json):
+        if off == (mode is not None):
+            raise InvalidRequest("give either --mode and --days, or --off")
+        Cairn().set_retention(None if off else mode, days, collection=name)
+        state = "off" if off else f"{(mode or '').upper()} for {days} days"
+        if as_json:
+            print_json({"collection": name, "retention": None if off else {"mode": (mode or "").upper(), "days": days}})
+        else:
+            console.print(f"Retention of {escape(name)}: {state}.")

@@ -34,17 +34,25 @@ def list_(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
 @app.command("rm")
 def rm(
     refs: Annotated[list[str], typer.Argument(help="Document ids or source paths.")],
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete every stored version (refused under retention).")
+    ] = False,
     collection: CollectionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove documents from a collection's index (their versions stay in the vault)."""
+    """Remove documents from search; their versions stay in the vault unless --purge."""
     with errors_reported(as_json):
-        removed = Cairn().remove_documents(refs, collection=collection)
+        cairn = Cairn()
+        if purge:
+            removed = cairn.purge_documents(refs, collection=collection)
+        else:
+            removed = cairn.remove_documents(refs, collection=collection)
         if as_json:
             print_json({"removed": [d.model_dump(mode="json") for d in removed]})
         else:
             for doc in removed:
-                console.print(f"Removed {escape(doc.source)} ({doc.doc_id}).")
+                what = "Removed and purged" if purge else "Removed"
+                console.print(f"{what} {escape(doc.source)} ({doc.doc_id}).")
 
 
 @app.command()

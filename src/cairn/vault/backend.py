@@ -1,6 +1,7 @@
 """The object-store seam: the few operations the vault needs from any backend.
 
-A local directory implements it today; an S3 bucket implements it next. Keys are
+A local directory and an S3 bucket implement it (`LocalDirStore`, `cairn.vault.s3.S3Store`);
+`cairn.vault.envelope.EnvelopeStore` wraps either to encrypt. Keys are
 ``/``-separated relative paths (``blobs/ab/abcd...``); backends never interpret them.
 """
 
@@ -9,10 +10,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Protocol, runtime_checkable
 
-from cairn.errors import NotFound, StorageError
+from cairn.errors import ConfigError, NotFound, StorageError
 
 __all__ = ["LocalDirStore", "ObjectStore", "check_key"]
 
@@ -36,7 +38,19 @@ class ObjectStore(Protocol):
         """Yield every key that starts with *prefix*, in lexicographic order."""
 
     def delete(self, key: str) -> None:
-        """Remove the object; a missing key is not an error."""
+        """Remove the object (every stored version of it); a missing key is not an error.
+
+        Raises `StorageError` naming the retention when the object is under an object lock.
+        """
+
+    def retain(self, key: str, mode: str, until: datetime) -> None:
+        """Lock the object against deletion and overwrite until *until* (``GOVERNANCE`` or ``COMPLIANCE``).
+
+        Raises `ConfigError` where the store has no object lock.
+        """
+
+    def supports_retention(self) -> bool:
+        """Whether `retain` works here (an S3 bucket created with Object Lock enabled)."""
 
     def describe(self) -> str:
         """Where the objects live, for messages (``/home/me/.cairn/vault``, ``s3://b/p``)."""
@@ -131,6 +145,15 @@ class LocalDirStore:
             self._path(key).unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot delete {key} in {self.root}: {exc.strerror}", key=key) from exc
+
+    def retain(self, key: str, mode: str, until: datetime) -> None:
+        raise ConfigError(
+            f"the vault at {self.root} is a local directory, which has no object lock; "
+            "retention needs an S3 bucket created with Object Lock enabled"
+        )
+
+    def supports_retention(self) -> bool:
+        return False
 
     def describe(self) -> str:
         return str(self.root)

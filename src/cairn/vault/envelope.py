@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from cairn.errors import ConfigError, IntegrityError
@@ -166,6 +167,12 @@ class EnvelopeStore:
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)
+
+    def retain(self, key: str, mode: str, until: datetime) -> None:
+        self.inner.retain(key, mode, until)
+
+    def supports_retention(self) -> bool:
+        return self.inner.supports_retention()
 
     def describe(self) -> str:
         return self.inner.describe()

@@ -9,10 +9,11 @@ sees exactly one version of each document at any moment.
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["DocumentRecord", "Manifest", "RowSet", "VersionRecord"]
+__all__ = ["DocumentRecord", "Manifest", "Retention", "RowSet", "VersionRecord"]
 
 
 class VersionRecord(BaseModel):
@@ -51,6 +52,13 @@ class RowSet(BaseModel):
     version: int
 
 
+class Retention(BaseModel):
+    """Object-lock retention for a collection's stored versions (original bytes and chunk files)."""
+
+    mode: Literal["GOVERNANCE", "COMPLIANCE"]
+    days: int = Field(ge=1, le=36_500)
+
+
 class Manifest(BaseModel):
     """A collection: its documents and which version of each is live, and where its index is.
 
@@ -62,6 +70,7 @@ class Manifest(BaseModel):
     embed_model: str
     dim: int
     generation: int = 0
+    retention: Retention | None = None
     created_at: float = Field(default_factory=time.time)
     documents: dict[str, DocumentRecord] = Field(default_factory=dict)
     pending: list[RowSet] = Field(default_factory=list)

@@ -12,10 +12,12 @@ is never served. Writes of objects larger than the multipart threshold go up in 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cairn.errors import ConfigError, IntegrityError, NotFound, StorageError
@@ -129,12 +131,89 @@ class S3Store:
             raise self._error("list", prefix, exc) from exc
 
     def delete(self, key: str) -> None:
+        # In a versioned bucket (every Object Lock bucket is one) a plain DELETE only hides the
+        # object behind a delete marker; deleting means removing each version, which a lock refuses.
+        object_key = self._key(key)
+        versions = self._versions(object_key)
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            if not versions:
+                self.client.delete_object(Bucket=self.bucket, Key=object_key)
+            for version_id in versions:
+                self.client.delete_object(Bucket=self.bucket, Key=object_key, VersionId=version_id)
         except Exception as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
+            if _code(exc) in ("NoSuchKey", "404", "NoSuchVersion"):
                 return
+            if _code(exc) == "AccessDenied" and versions:
+                raise StorageError(self._locked_message(key, versions), key=key) from exc
             raise self._error("delete", key, exc) from exc
+
+    def _versions(self, object_key: str) -> tuple[str, ...]:
+        """Version ids of the key (delete markers included); empty for unversioned buckets."""
+        found: builtins.list[str] = []
+        try:
+            paginator = self.client.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=object_key):
+                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    if entry["Key"] == object_key and entry.get("VersionId") not in (None, "null"):
+                        found.append(entry["VersionId"])
+        except Exception as exc:
+            if _code(exc) in ("NotImplemented", "501"):
+                return ()
+            raise self._error("list versions of", object_key, exc) from exc
+        return tuple(found)
+
+    def _locked_message(self, key: str, versions: tuple[str, ...]) -> str:
+        for version_id in versions:
+            try:
+                retention = self.client.get_object_retention(
+                    Bucket=self.bucket, Key=self._key(key), VersionId=version_id
+                )["Retention"]
+            except Exception:  # no retention on this version (a delete marker, say): try the next
+                continue
+            until = retention["RetainUntilDate"]
+            return (
+                f"{key} in {self.describe()} is under {retention['Mode']} retention until "
+                f"{until:%Y-%m-%d %H:%M} UTC: the store refuses to delete it before then"
+                + (
+                    " (an account allowed to bypass governance retention can)"
+                    if retention["Mode"] == "GOVERNANCE"
+                    else " (compliance retention cannot be shortened by anyone)"
+                )
+            )
+        return f"the store refused to delete {key} in {self.describe()} (access denied: an object lock or a policy)"
+
+    def retain(self, key: str, mode: str, until: datetime) -> None:
+        object_key = self._key(key)
+        try:
+            current = self.client.get_object_retention(Bucket=self.bucket, Key=object_key)["Retention"]
+            if current.get("Mode") == "COMPLIANCE" or current["RetainUntilDate"] >= until:
+                return  # retention only ever grows; compliance may not be changed at all
+        except Exception as exc:
+            if _code(exc) not in ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration", "404"):
+                if _code(exc) == "InvalidRequest":
+                    raise ConfigError(
+                        f"bucket {self.bucket!r} has no Object Lock; create a bucket with Object Lock enabled "
+                        "to keep versions under retention"
+                    ) from exc
+                raise self._error("read the retention of", key, exc) from exc
+        try:
+            self.client.put_object_retention(
+                Bucket=self.bucket, Key=object_key, Retention={"Mode": mode, "RetainUntilDate": until}
+            )
+        except Exception as exc:
+            if _code(exc) == "InvalidRequest":
+                raise ConfigError(
+                    f"bucket {self.bucket!r} has no Object Lock; create a bucket with Object Lock enabled "
+                    "to keep versions under retention"
+                ) from exc
+            raise self._error("set the retention of", key, exc) from exc
+
+    def supports_retention(self) -> bool:
+        try:
+            config = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except Exception:
+            return False
+        return bool(config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled")
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"

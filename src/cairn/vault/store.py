@@ -19,6 +19,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from cairn.errors import IntegrityError, NotFound, StorageError
 from cairn.models import Chunk, Location
 from cairn.vault.backend import ObjectStore
-from cairn.vault.manifest import Manifest
+from cairn.vault.manifest import Manifest, Retention, VersionRecord
 
 __all__ = ["EmbeddingCache", "Vault", "sha256_hex"]
 
@@ -82,6 +83,28 @@ class Vault:
                 key=self._blob_key(digest),
             )
         return data
+
+    def retain_version(self, version: VersionRecord, retention: Retention) -> None:
+        """Lock a version's original bytes and chunk file for the retention's days from now."""
+        until = datetime.now(UTC) + timedelta(days=retention.days)
+        for key in (self._blob_key(version.sha256), version.chunks_key):
+            self.store.retain(key, retention.mode, until)
+
+    def purge_version(self, version: VersionRecord, *, keep_blob: bool) -> None:
+        """Delete a version's chunk file, and its original bytes unless another version shares them."""
+        self.store.delete(version.chunks_key)
+        if not keep_blob:
+            self.store.delete(self._blob_key(version.sha256))
+
+    def blob_references(self) -> dict[str, int]:
+        """How many document versions, across all collections, point at each blob."""
+        counts: dict[str, int] = {}
+        for collection in self.list_collections():
+            manifest = self.load_manifest(collection)
+            for doc in manifest.documents.values() if manifest else ():
+                for version in doc.versions:
+                    counts[version.sha256] = counts.get(version.sha256, 0) + 1
+        return counts
 
     @staticmethod
     def _blob_key(digest: str) -> str:
