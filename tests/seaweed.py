@@ -264,7 +264,10 @@ class SeaweedS3:
                     "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
                     "actions": ["Admin", "Read", "List", "Tagging", "Write"],
                 }
-            ]
+            ],
+            # A local KMS provider, so that SSE-KMS can be exercised. It knows one key,
+            # "alias/seaweedfs-default", kept in memory only: a test server is never restarted.
+            "kms": {"default_provider": "local", "providers": {"local": {"type": "local"}}},
         }
         path.write_text(json.dumps(identities))
         path.chmod(0o600)

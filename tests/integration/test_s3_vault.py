@@ -104,6 +104,18 @@ def test_sse_s3_objects_are_encrypted_at_rest(seaweed: SeaweedS3, seaweed_bucket
     assert not _on_disk(seaweed, data[2048:2080])
 
 
+def test_sse_kms_objects_name_their_key_and_are_encrypted_at_rest(seaweed: SeaweedS3, seaweed_bucket: str) -> None:
+    """With SSE-KMS the server encrypts under the named KMS key and stores no plaintext."""
+    data = _marker()
+    options = S3Options(sse="aws:kms", kms_key_id="alias/seaweedfs-default")
+    store = S3Store(f"s3://{seaweed_bucket}", options, client=seaweed.client())
+    store.put("doc", data)
+    head = seaweed.client().head_object(Bucket=seaweed_bucket, Key="doc")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert store.get("doc") == data
+    assert not _on_disk(seaweed, data[2048:2080])
+
+
 def test_unencrypted_objects_are_plaintext_on_disk(seaweed: SeaweedS3, seaweed_bucket: str) -> None:
     """The control for the two tests above: without encryption the marker is found on disk."""
     data = _marker()
