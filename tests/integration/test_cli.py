@@ -142,3 +142,18 @@ def test_docs_versions_get_and_verify(run, docs: Path, tmp_path: Path) -> None: 
     code, out = run("rebuild", "--json")
     assert code == 0
     assert json.loads(out)["rows"] > 0
+
+
+def test_purge_and_retention_commands(run, docs: Path) -> None:  # type: ignore[no-untyped-def]
+    """docs rm --purge deletes a document's versions; retention on a local vault is refused with exit 1."""
+    run("ingest", str(docs), "--json")
+    code, out = run("docs", "rm", str(docs / "leave.md"), "--purge", "--json")
+    assert code == 0
+    assert [Path(d["source"]).name for d in json.loads(out)["removed"]] == ["leave.md"]
+    code, _ = run("docs", "versions", str(docs / "leave.md"))
+    assert code == 4
+    code, out = run("collections", "retention", "default", "--mode", "governance", "--days", "3", "--json")
+    assert code == 1
+    assert "object lock" in json.loads(out)["error"]
+    code, out = run("collections", "retention", "default", "--json")
+    assert code == 2
