@@ -7,11 +7,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cairn.access import authorize, permits, retrieval_filter
+from cairn.auth import Principal, validate_name
 from cairn.embed.base import Embedder
-from cairn.errors import ConfigError, InvalidRequest, NotFound, StorageError
+from cairn.errors import ConfigError, Forbidden, InvalidRequest, NotFound, StorageError
 from cairn.generate import extractive_answer
 from cairn.index.milvus import SEARCH_MODES, MilvusIndex, SearchMode
-from cairn.ingest import Ingestor, IngestProgress, document_id
+from cairn.ingest import DocumentAccess, Ingestor, IngestProgress, document_id
 from cairn.maintenance import ReindexReport, VerifyReport, rebuild, reindex, verify
 from cairn.models import (
     Answer,
@@ -143,11 +145,41 @@ class Cairn:
         collection: str | None = None,
         sync: bool = False,
         progress: Callable[[IngestProgress], None] | None = None,
+        tenant: str | None = None,
+        allow: Sequence[str] | None = None,
+        principal: Principal | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; unchanged files are skipped, changed ones replaced."""
+        """Ingest files and folders; unchanged files are skipped, changed ones replaced.
+
+        *tenant* and *allow* (groups, ``user:NAME``, ``key:ID`` or ``*``) set who may see the
+        documents; a key may only ingest into its own tenant.
+        """
         name = self._collection(collection)
+        authorize(principal, "ingest", name)
+        access = _document_access(tenant, allow, principal)
         ingestor = self._ingestor(name, create=True)
-        return ingestor.run([Path(p) for p in paths], sync=sync, progress=progress)
+        return ingestor.run([Path(p) for p in paths], sync=sync, progress=progress, access=access)
+
+    def set_access(
+        self,
+        refs: Sequence[str],
+        *,
+        allow: Sequence[str],
+        tenant: str | None = None,
+        collection: str | None = None,
+        principal: Principal | None = None,
+    ) -> list[DocumentInfo]:
+        """Change who may see documents; effective for the very next request."""
+        name = self._collection(collection)
+        authorize(principal, "acl", name)
+        access = _document_access(tenant, allow, principal)
+        assert access is not None
+        ingestor = self._ingestor(name)
+        with ingestor.live.snapshot() as manifest:
+            ids = [self._resolve(manifest, ref, live_only=False, principal=principal) for ref in refs]
+        ingestor.change_access(ids, access)
+        with ingestor.live.snapshot() as manifest:
+            return [_document_info(manifest.documents[doc_id]) for doc_id in ids]
 
     def _ingestor(self, collection: str, *, create: bool = False) -> Ingestor:
         live = self._live_manifest(collection, create=create)
@@ -163,9 +195,18 @@ class Cairn:
 
     # -- retrieval -----------------------------------------------------------------------------
     def search(
-        self, query: str, *, collection: str | None = None, k: int = 10, mode: SearchMode = "hybrid"
+        self,
+        query: str,
+        *,
+        collection: str | None = None,
+        k: int = 10,
+        mode: SearchMode = "hybrid",
+        principal: Principal | None = None,
     ) -> SearchResult:
-        """The *k* chunks that best match *query*, by dense, keyword (BM25) or hybrid search."""
+        """The *k* chunks that best match *query*, by dense, keyword (BM25) or hybrid search.
+
+        With a *principal*, only documents of its tenant whose ACL admits it are searched.
+        """
         if not query.strip():
             raise InvalidRequest("the query is empty; pass the words to search for")
         if not 1 <= k <= MAX_K:
@@ -173,6 +214,7 @@ class Cairn:
         if mode not in SEARCH_MODES:
             raise InvalidRequest(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
         name = self._collection(collection)
+        authorize(principal, "search", name)
         live = self._live_manifest(name)
         with live.snapshot() as manifest:
             # The snapshot names the index and the model together, so a reindex switches both at once.
@@ -186,14 +228,26 @@ class Cairn:
                 query_vector=vector,
                 hidden=manifest.hidden_rows(),
                 rrf_k=self.settings.rrf_k,
+                constraint=retrieval_filter(principal),
             )
+            # The published manifest is authoritative: a changed ACL or a removed document is
+            # enforced here even while its index rows are still being rewritten.
+            hits = [
+                hit
+                for hit in hits
+                if permits(principal, doc := manifest.documents.get(hit.doc_id))
+                and doc is not None
+                and doc.live == hit.version
+            ]
         if mode == "hybrid":
             hits = promote_exact_phrases(query, hits, k)
         return SearchResult(hits=hits)
 
-    def ask(self, question: str, *, collection: str | None = None, k: int = 8) -> Answer:
+    def ask(
+        self, question: str, *, collection: str | None = None, k: int = 8, principal: Principal | None = None
+    ) -> Answer:
         """A grounded answer to *question*: the best supporting sentences, each cited."""
-        hits = self.search(question, collection=collection, k=k, mode="hybrid").hits
+        hits = self.search(question, collection=collection, k=k, mode="hybrid", principal=principal).hits
         with self._live_manifest(self._collection(collection)).snapshot() as manifest:
             model = manifest.embed_model
         return extractive_answer(question, hits, self.embedder_for(model))
@@ -228,26 +282,43 @@ class Cairn:
             with self._lock:
                 self._live.pop(name, None)
 
-    def documents(self, *, collection: str | None = None) -> list[DocumentInfo]:
-        with self._live_manifest(self._collection(collection)).snapshot() as manifest:
-            return [_document_info(doc) for doc in sorted(manifest.live_documents(), key=lambda d: d.source)]
+    def documents(self, *, collection: str | None = None, principal: Principal | None = None) -> list[DocumentInfo]:
+        name = self._collection(collection)
+        authorize(principal, "read", name)
+        with self._live_manifest(name).snapshot() as manifest:
+            visible = [doc for doc in manifest.live_documents() if permits(principal, doc)]
+            return [_document_info(doc) for doc in sorted(visible, key=lambda d: d.source)]
 
-    def remove_documents(self, refs: Sequence[str], *, collection: str | None = None) -> list[DocumentInfo]:
+    def remove_documents(
+        self, refs: Sequence[str], *, collection: str | None = None, principal: Principal | None = None
+    ) -> list[DocumentInfo]:
         """Remove documents named by id or source path; raise NotFound naming any that is not live."""
         name = self._collection(collection)
+        authorize(principal, "delete", name)
         ingestor = self._ingestor(name)
         with ingestor.live.snapshot() as manifest:
-            ids = [self._resolve(manifest, ref) for ref in refs]
+            ids = [self._resolve(manifest, ref, principal=principal) for ref in refs]
         return [_document_info(doc) for doc in ingestor.remove(ids)]
 
-    def document(self, ref: str, *, collection: str | None = None) -> DocumentInfo:
+    def document(self, ref: str, *, collection: str | None = None, principal: Principal | None = None) -> DocumentInfo:
         """A document by id or source path, with every version the vault keeps (live or removed)."""
-        with self._live_manifest(self._collection(collection)).snapshot() as manifest:
-            return _document_info(manifest.documents[self._resolve(manifest, ref, live_only=False)])
+        name = self._collection(collection)
+        authorize(principal, "read", name)
+        with self._live_manifest(name).snapshot() as manifest:
+            return _document_info(
+                manifest.documents[self._resolve(manifest, ref, live_only=False, principal=principal)]
+            )
 
-    def document_bytes(self, ref: str, *, version: int | None = None, collection: str | None = None) -> bytes:
+    def document_bytes(
+        self,
+        ref: str,
+        *,
+        version: int | None = None,
+        collection: str | None = None,
+        principal: Principal | None = None,
+    ) -> bytes:
         """The exact bytes of a document version (default: the live one), checked against their sha256."""
-        info = self.document(ref, collection=collection)
+        info = self.document(ref, collection=collection, principal=principal)
         latest = max((v.version for v in info.versions), default=0)
         number = version if version is not None else (info.version or latest)
         chosen = next((v for v in info.versions if v.version == number), None)
@@ -257,17 +328,20 @@ class Cairn:
         return self.vault.get_blob(chosen.sha256)
 
     @staticmethod
-    def _resolve(manifest: Manifest, ref: str, *, live_only: bool = True) -> str:
+    def _resolve(manifest: Manifest, ref: str, *, live_only: bool = True, principal: Principal | None = None) -> str:
+        """The id of a document named by id or path; one the principal may not see is not found, alike."""
         by_path = document_id(str(Path(ref).expanduser().absolute()))
         for candidate in (ref, by_path):
             doc = manifest.documents.get(candidate)
-            if doc is not None and (doc.live is not None or not live_only):
+            if doc is not None and (doc.live is not None or not live_only) and permits(principal, doc):
                 return candidate
         raise NotFound(
             f"no document {ref!r} in collection {manifest.collection!r}; `cairn docs list` shows ids and sources"
         )
 
-    def purge_documents(self, refs: Sequence[str], *, collection: str | None = None) -> list[DocumentInfo]:
+    def purge_documents(
+        self, refs: Sequence[str], *, collection: str | None = None, principal: Principal | None = None
+    ) -> list[DocumentInfo]:
         """Remove documents from search and delete every stored version of them from the vault.
 
         Original bytes another document version still uses (in any collection) are kept. Under
@@ -275,9 +349,10 @@ class Cairn:
         but their versions stay, and the `StorageError` says until when.
         """
         name = self._collection(collection)
+        authorize(principal, "delete", name)
         live = self._live_manifest(name)
         with live.snapshot() as manifest:
-            ids = [self._resolve(manifest, ref, live_only=False) for ref in refs]
+            ids = [self._resolve(manifest, ref, live_only=False, principal=principal) for ref in refs]
         self._ingestor(name).remove([doc_id for doc_id in ids])
         with live.write_lock:
             manifest = live.draft()
@@ -383,6 +458,32 @@ class Cairn:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _document_access(
+    tenant: str | None, allow: Sequence[str] | None, principal: Principal | None
+) -> DocumentAccess | None:
+    """The tenant and ACL to give documents; ``None`` when neither is asked for (keep what they have)."""
+    if tenant is None and allow is None and principal is None:
+        return None
+    chosen = tenant or (principal.tenant if principal else "default")
+    validate_name(chosen, "tenant")
+    if principal is not None and chosen != principal.tenant:
+        raise Forbidden(f"this key belongs to tenant {principal.tenant!r} and cannot place documents in {chosen!r}")
+    entries: list[str] = []
+    for raw in allow if allow is not None else ["*"]:
+        entry = raw.strip()
+        if entry == "*":
+            entries.append(entry)
+            continue
+        kind, _, value = entry.rpartition(":")
+        kind = kind or "group"
+        if kind not in ("group", "user", "key"):
+            raise InvalidRequest(f"invalid ACL entry {entry!r}: use *, a group name, user:NAME or key:ID")
+        entries.append(f"{kind}:{validate_name(value, kind)}")
+    if not entries:
+        raise InvalidRequest("an ACL needs at least one entry; use * for everyone in the tenant")
+    return DocumentAccess(tenant=chosen, allowed=tuple(sorted(set(entries))))
 
 
 def _document_info(doc: DocumentRecord) -> DocumentInfo:

@@ -10,7 +10,10 @@
     ├── EmbeddingError              the embedding model could not be loaded or run
     ├── EngineError                 the vector engine (Milvus) refused or failed an operation
     ├── NotFound                    a collection, document or version does not exist
-    └── InvalidRequest              arguments to a call are out of range or malformed
+    ├── InvalidRequest              arguments to a call are out of range or malformed
+    └── AuthError                   the caller is not who they claim, or may not do this
+        ├── Unauthenticated         no key, an unknown, expired or revoked key
+        └── Forbidden               a valid key whose role or grants do not allow the action
 
 Each error's message says what happened and what to do next, and carries its context
 (collection, document, path) as attributes so callers need not parse messages.
@@ -19,16 +22,19 @@ Each error's message says what happened and what to do next, and carries its con
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "CairnError",
     "ConfigError",
     "EmbeddingError",
     "EngineError",
+    "Forbidden",
     "IntegrityError",
     "InvalidRequest",
     "LimitExceeded",
     "NotFound",
     "ParseError",
     "StorageError",
+    "Unauthenticated",
     "UnsupportedFormat",
 ]
 
@@ -87,3 +93,15 @@ class NotFound(CairnError):
 
 class InvalidRequest(CairnError):
     """Arguments to a call are out of range or malformed."""
+
+
+class AuthError(CairnError):
+    """The caller is not who they claim to be, or may not do what they asked."""
+
+
+class Unauthenticated(AuthError):
+    """No key was given, or the key is unknown, expired or revoked."""
+
+
+class Forbidden(AuthError):
+    """The key is valid, but its role, tenant or collection grants do not allow the action."""

@@ -27,7 +27,7 @@ from cairn.snapshots import LiveManifest
 from cairn.vault.manifest import DocumentRecord, Manifest, RowSet, VersionRecord
 from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
 
-__all__ = ["IngestProgress", "Ingestor", "discover", "document_id"]
+__all__ = ["DocumentAccess", "IngestProgress", "Ingestor", "discover", "document_id"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,14 @@ class IngestProgress:
     done: int
     path: str
     outcome: str
+
+
+@dataclass(frozen=True)
+class DocumentAccess:
+    """Who may see a document: its tenant and the identities in its ACL (``*`` is everyone in the tenant)."""
+
+    tenant: str = "default"
+    allowed: tuple[str, ...] = ("*",)
 
 
 def document_id(source: str) -> str:
@@ -143,7 +151,15 @@ class Ingestor:
         *,
         sync: bool = False,
         progress: Callable[[IngestProgress], None] | None = None,
+        access: DocumentAccess | None = None,
     ) -> IngestReport:
+        """Ingest *paths*; with *access*, every document named gets that tenant and ACL.
+
+        Without *access*, new documents are visible to everyone in the ``default`` tenant and known
+        documents keep theirs (a plain re-ingest never widens an ACL). With it, an unchanged
+        document whose ACL differs gets the new one without being parsed or embedded again.
+        """
+        self.access = access
         started = time.perf_counter()
         clock = _StageClock()
         with self.live.write_lock:
@@ -158,6 +174,7 @@ class Ingestor:
             report.files = len(files)
             report.failed.extend(missing)
             done = 0
+            regranted: list[str] = []
 
             def step(path: str, outcome: str) -> None:
                 nonlocal done
@@ -174,6 +191,7 @@ class Ingestor:
                     else:
                         if state == "unchanged":
                             report.unchanged += 1
+                            regranted.append(document_id(str(path)))
                         else:
                             report.failed.append(FailedFile(path=str(path), error=state))
                         step(str(path), "unchanged" if state == "unchanged" else "failed")
@@ -200,6 +218,9 @@ class Ingestor:
             if sync:
                 with clock.stage("publish"):
                     report.removed = self._sync(paths, {str(p) for p in files}, manifest)
+            if access is not None:
+                with clock.stage("publish"):
+                    self._grant(manifest, regranted, access)
         clock.add("total", time.perf_counter() - started)
         report.seconds = clock.rounded()
         return report
@@ -228,7 +249,12 @@ class Ingestor:
         report.failed.extend(document.failed)
         doc_id = document_id(source)
         record = manifest.documents.get(doc_id)
-        record = (record or DocumentRecord(doc_id=doc_id, source=source)).model_copy(deep=True)
+        if record is None:
+            default = self.access or DocumentAccess()
+            record = DocumentRecord(doc_id=doc_id, source=source, tenant=default.tenant, allowed=list(default.allowed))
+        record = record.model_copy(deep=True)
+        if self.access is not None:
+            record.tenant, record.allowed = self.access.tenant, list(self.access.allowed)
         number = record.next_version()
         try:
             with clock.stage("chunk"):
@@ -328,6 +354,30 @@ class Ingestor:
             report.formats[doc.format] = report.formats.get(doc.format, 0) + 1
         # 3. Delete the replaced rows once no reader can still be using the old manifest.
         self._retire(manifest, epoch)
+
+    def change_access(self, doc_ids: Sequence[str], access: DocumentAccess) -> None:
+        """Give documents a new tenant and ACL: the manifest first (authoritative for readers), then the rows."""
+        with self.live.write_lock:
+            self._grant(self.live.draft(), list(doc_ids), access)
+
+    def _grant(self, manifest: Manifest, doc_ids: list[str], access: DocumentAccess) -> None:
+        changed = [
+            manifest.documents[d]
+            for d in doc_ids
+            if d in manifest.documents
+            and (manifest.documents[d].tenant, manifest.documents[d].allowed) != (access.tenant, list(access.allowed))
+        ]
+        if not changed:
+            return
+        for doc in changed:
+            doc.tenant, doc.allowed = access.tenant, list(access.allowed)
+        self._save(manifest)
+        for doc in changed:
+            version = doc.live_version()
+            if version is None:
+                continue
+            chunks, vectors = self.vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
+            self.index.insert(manifest.index_name, IndexedDocument.of(doc, version), chunks, vectors, replace=True)
 
     def remove(self, doc_ids: Sequence[str]) -> list[DocumentRecord]:
         """Take live documents out of the collection (their vault versions stay); return them."""

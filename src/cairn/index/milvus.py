@@ -168,7 +168,10 @@ class MilvusIndex:
         document: IndexedDocument,
         chunks: Sequence[Chunk],
         vectors: npt.NDArray[np.float32],
+        *,
+        replace: bool = False,
     ) -> None:
+        """Insert the rows of one document version; ``replace`` upserts them (same chunk ids, new metadata)."""
         now = int(time.time())
         rows = [
             {
@@ -190,7 +193,8 @@ class MilvusIndex:
         name = self.engine_name(collection)
         try:
             for lo in range(0, len(rows), _INSERT_BATCH):
-                self.client.insert(name, rows[lo : lo + _INSERT_BATCH])
+                write = self.client.upsert if replace else self.client.insert
+                write(name, rows[lo : lo + _INSERT_BATCH])
         except Exception as exc:
             raise EngineError(f"Milvus refused rows of {document.source}: {exc}", collection=collection) from exc
 
@@ -248,11 +252,13 @@ class MilvusIndex:
         query_vector: npt.NDArray[np.float32] | None,
         hidden: Sequence[RowSet] = (),
         rrf_k: int = 60,
+        constraint: str = "",
     ) -> list[SearchHit]:
+        """Search; ``constraint`` (from `cairn.access.retrieval_filter`) is ANDed with the hidden-row exclusion."""
         if mode not in SEARCH_MODES:
             raise InvalidRequest(f"unknown search mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
         name = self.engine_name(collection)
-        expr = _exclude_expr(hidden)
+        expr = " and ".join(f"({part})" for part in (_exclude_expr(hidden), constraint) if part)
         try:
             if mode == "dense":
                 assert query_vector is not None

@@ -1,0 +1,66 @@
+"""Who may do what, and see which documents: the one place retrieval is constrained.
+
+Every retrieval path (search, ask, document listing, versions and downloads) goes through
+`retrieval_filter` (for the engine) and `permits` (for a document record); both derive from the
+same rule: a principal sees a document when the document's tenant is the principal's tenant and
+the document's ``allowed`` list holds ``*`` or one of the principal's identities (``group:hr``,
+``user:alice``, ``key:<id>``). The engine filter makes searches efficient; `permits`, checked
+against the published manifest, is authoritative, so a changed ACL or a removed document takes
+effect for the very next request even before every index row is updated.
+
+``principal=None`` means a trusted local caller (the CLI on the host, which can read the vault
+anyway) and is not constrained.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cairn.auth import Principal, Role
+from cairn.errors import Forbidden
+from cairn.vault.manifest import DocumentRecord
+
+__all__ = ["ACTIONS", "authorize", "permits", "retrieval_filter"]
+
+# The least role each action needs.
+ACTIONS: dict[str, Role] = {
+    "search": "reader",
+    "read": "reader",
+    "ingest": "editor",
+    "delete": "editor",
+    "acl": "editor",
+    "manage": "admin",
+}
+
+
+def authorize(principal: Principal | None, action: str, collection: str | None = None) -> None:
+    """Raise `Forbidden` unless the principal's role and grants allow *action* on *collection*."""
+    if principal is None:
+        return
+    needed = ACTIONS[action]
+    if not principal.at_least(needed):
+        raise Forbidden(f"this key's role ({principal.role}) may not {action}; it needs {needed} or above")
+    if collection is not None and not principal.may_use(collection):
+        raise Forbidden(f"this key has no grant for collection {collection!r}")
+
+
+def permits(principal: Principal | None, doc: DocumentRecord | None) -> bool:
+    """Whether the principal may see the document (a missing document is never visible)."""
+    if doc is None:
+        return False
+    if principal is None:
+        return True
+    return doc.tenant == principal.tenant and bool(set(doc.allowed) & set(principal.identities))
+
+
+def retrieval_filter(principal: Principal | None, user_filter: str | None = None) -> str:
+    """The engine expression a search runs with: the user's filter AND the principal's constraints.
+
+    The user's filter comes compiled from the parsed grammar (`cairn.filters`), never raw; it is
+    parenthesised, and the constraints follow it, so nothing in it can widen what they allow.
+    """
+    parts = [f"({user_filter})"] if user_filter else []
+    if principal is not None:
+        identities = ", ".join(json.dumps(name) for name in principal.identities)
+        parts.append(f"(tenant == {json.dumps(principal.tenant)} and array_contains_any(allowed, [{identities}]))")
+    return " and ".join(parts)

@@ -1,0 +1,134 @@
+"""Keys, roles, tenant isolation and document ACLs, enforced by cairn itself (the HTTP layer only passes principals)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from cairn import Cairn
+from cairn.auth import KeyStore, Principal
+from cairn.errors import Forbidden, NotFound, Unauthenticated
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def keys(cairn: Cairn) -> KeyStore:
+    return KeyStore(cairn.vault.store)
+
+
+@pytest.fixture
+def tenants(cairn: Cairn, tmp_path: Path) -> tuple[Path, Path]:
+    """Two tenants' folders, each with a document only it holds, ingested with their tenant and ACL."""
+    acme, globex = tmp_path / "acme", tmp_path / "globex"
+    acme.mkdir()
+    globex.mkdir()
+    (acme / "salaries.md").write_text("# Salaries\n\nThe acme salary band for engineers tops out at 180k.\n")
+    (acme / "handbook.md").write_text("# Handbook\n\nAcme staff get 30 days of paid holiday.\n")
+    (globex / "secret.md").write_text("# Project Orchid\n\nThe globex salary band for engineers tops out at 250k.\n")
+    cairn.ingest([acme / "salaries.md"], tenant="acme", allow=["hr"])
+    cairn.ingest([acme / "handbook.md"], tenant="acme")
+    cairn.ingest([globex], tenant="globex")
+    return acme, globex
+
+
+def reader(tenant: str, *groups: str, key: str = "0" * 16) -> Principal:
+    return Principal(key_id=key, role="reader", tenant=tenant, groups=groups)
+
+
+def test_keys_are_shown_once_stored_hashed_and_revocable(keys: KeyStore) -> None:
+    """The token authenticates; the vault holds only its hash; revoked and expired keys fail next time."""
+    token, record = keys.create(role="editor", tenant="acme", groups=["hr"], collections=["default"])
+    principal = keys.authenticate(token)
+    assert (principal.role, principal.tenant, principal.groups, principal.collections) == (
+        "editor",
+        "acme",
+        ("hr",),
+        ("default",),
+    )
+    stored = keys.store.get(f"auth/keys/{record.key_id}.json")
+    assert token.rsplit("_", 1)[1].encode() not in stored
+    assert json.loads(stored)["digest"] == record.digest
+
+    with pytest.raises(Unauthenticated, match="unknown"):
+        keys.authenticate(token[:-4] + "AAAA")
+    keys.revoke(record.key_id)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        keys.authenticate(token)
+    short, _ = keys.create(role="reader", tenant="acme", expires_in=timedelta(minutes=1))
+    assert keys.authenticate(short).role == "reader"
+    later = time.time() + 120
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(time, "time", lambda: later)
+        with pytest.raises(Unauthenticated, match="expired"):
+            keys.authenticate(short)
+    with pytest.raises(Unauthenticated, match="no API key"):
+        keys.authenticate(None)
+
+
+def test_a_tenant_never_sees_another_tenants_documents(cairn: Cairn, tenants: tuple[Path, Path]) -> None:
+    """Searching the other tenant's exact words, listing and fetching by path all come back empty or not found."""
+    _, globex = tenants
+    acme_hr = reader("acme", "hr")
+    for mode in ("hybrid", "dense", "keyword"):
+        hits = cairn.search(
+            "globex salary band for engineers 250k Project Orchid", k=10, mode=mode, principal=acme_hr
+        ).hits  # type: ignore[arg-type]
+        assert hits
+        assert all("/acme/" in h.source for h in hits)
+    assert all("/acme/" in d.source for d in cairn.documents(principal=acme_hr))
+    with pytest.raises(NotFound):
+        cairn.document_bytes(str(globex / "secret.md"), principal=acme_hr)
+    with pytest.raises(NotFound):
+        cairn.remove_documents(
+            [str(globex / "secret.md")], principal=Principal(key_id="1" * 16, role="editor", tenant="acme")
+        )
+    assert any(
+        h.source.endswith("secret.md") for h in cairn.search("Project Orchid", k=3, principal=reader("globex")).hits
+    )
+
+
+def test_document_acls_admit_only_their_groups_and_changes_apply_to_the_next_request(
+    cairn: Cairn, tenants: tuple[Path, Path]
+) -> None:
+    """The hr-only document is invisible to other acme readers until its ACL is widened, and again after narrowing."""
+    acme, _ = tenants
+    query = "acme salary band for engineers"
+    outsider, hr = reader("acme", "sales"), reader("acme", "hr")
+    assert any(h.source.endswith("salaries.md") for h in cairn.search(query, k=5, principal=hr).hits)
+    assert not any(h.source.endswith("salaries.md") for h in cairn.search(query, k=5, principal=outsider).hits)
+
+    cairn.set_access([str(acme / "salaries.md")], allow=["*"], tenant="acme")
+    assert any(h.source.endswith("salaries.md") for h in cairn.search(query, k=5, principal=outsider).hits)
+    cairn.set_access([str(acme / "salaries.md")], allow=["hr", "user:ceo"], tenant="acme")
+    assert not any(h.source.endswith("salaries.md") for h in cairn.search(query, k=5, principal=outsider).hits)
+    ceo = Principal(key_id="2" * 16, role="reader", tenant="acme", user="ceo")
+    assert any(h.source.endswith("salaries.md") for h in cairn.search(query, k=5, principal=ceo).hits)
+    # A plain re-ingest (no --tenant/--allow) never widens an ACL.
+    cairn.ingest([acme])
+    assert not any(h.source.endswith("salaries.md") for h in cairn.search(query, k=5, principal=outsider).hits)
+
+
+def test_roles_and_collection_grants_are_enforced(cairn: Cairn, tenants: tuple[Path, Path], tmp_path: Path) -> None:
+    """Readers cannot ingest or delete; grants bind editors to collections; no key writes into another tenant."""
+    acme, _ = tenants
+    doc = tmp_path / "new.md"
+    doc.write_text("# New\n\nA new acme note.\n")
+    with pytest.raises(Forbidden, match="needs editor"):
+        cairn.ingest([doc], principal=reader("acme"))
+    with pytest.raises(Forbidden, match="needs editor"):
+        cairn.remove_documents([str(acme / "handbook.md")], principal=reader("acme"))
+    elsewhere = Principal(key_id="3" * 16, role="editor", tenant="acme", collections=("other",))
+    with pytest.raises(Forbidden, match="no grant"):
+        cairn.ingest([doc], principal=elsewhere)
+    editor = Principal(key_id="4" * 16, role="editor", tenant="acme", collections=("default",))
+    with pytest.raises(Forbidden, match="tenant"):
+        cairn.ingest([doc], tenant="globex", principal=editor)
+    assert cairn.ingest([doc], principal=editor).ingested == 1
+    assert [d.tenant for d in cairn.documents(principal=editor) if d.source.endswith("new.md")] == ["acme"]
+    cairn.remove_documents([str(acme / "handbook.md")], principal=editor)
+    assert not any(h.source.endswith("handbook.md") for h in cairn.search("paid holiday", k=5, principal=editor).hits)
