@@ -11,6 +11,7 @@ from cairn.access import authorize, permits, retrieval_filter
 from cairn.auth import Principal, validate_name
 from cairn.embed.base import Embedder
 from cairn.errors import ConfigError, Forbidden, InvalidRequest, NotFound, StorageError
+from cairn.filters import compile_filter, filter_from_json, parse_filter
 from cairn.generate import extractive_answer
 from cairn.index.milvus import SEARCH_MODES, MilvusIndex, SearchMode
 from cairn.ingest import DocumentAccess, Ingestor, IngestProgress, document_id
@@ -202,10 +203,13 @@ class Cairn:
         k: int = 10,
         mode: SearchMode = "hybrid",
         principal: Principal | None = None,
+        filter: str | dict[str, object] | list[object] | None = None,  # noqa: A002 - the API's word
     ) -> SearchResult:
         """The *k* chunks that best match *query*, by dense, keyword (BM25) or hybrid search.
 
-        With a *principal*, only documents of its tenant whose ACL admits it are searched.
+        *filter* narrows the search in the grammar of `cairn.filters` (``mime = "application/pdf"
+        and version >= 2``) or its JSON form. With a *principal*, only documents of its tenant whose
+        ACL admits it are searched, whatever the filter says.
         """
         if not query.strip():
             raise InvalidRequest("the query is empty; pass the words to search for")
@@ -228,7 +232,7 @@ class Cairn:
                 query_vector=vector,
                 hidden=manifest.hidden_rows(),
                 rrf_k=self.settings.rrf_k,
-                constraint=retrieval_filter(principal),
+                constraint=retrieval_filter(principal, _compiled(filter)),
             )
             # The published manifest is authoritative: a changed ACL or a removed document is
             # enforced here even while its index rows are still being rewritten.
@@ -458,6 +462,13 @@ class Cairn:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _compiled(user_filter: str | dict[str, object] | list[object] | None) -> str | None:
+    if user_filter is None or (isinstance(user_filter, str) and not user_filter.strip()):
+        return None
+    parsed = parse_filter(user_filter) if isinstance(user_filter, str) else filter_from_json(user_filter)
+    return compile_filter(parsed)
 
 
 def _document_access(

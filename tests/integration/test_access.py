@@ -132,3 +132,23 @@ def test_roles_and_collection_grants_are_enforced(cairn: Cairn, tenants: tuple[P
     assert [d.tenant for d in cairn.documents(principal=editor) if d.source.endswith("new.md")] == ["acme"]
     cairn.remove_documents([str(acme / "handbook.md")], principal=editor)
     assert not any(h.source.endswith("handbook.md") for h in cairn.search("paid holiday", k=5, principal=editor).hits)
+
+
+def test_user_filters_narrow_results_but_never_widen_access(cairn: Cairn, tenants: tuple[Path, Path]) -> None:
+    """A parsed filter narrows a search; filters naming tenant/ACL fields or injecting syntax are refused."""
+    from cairn.errors import InvalidRequest
+
+    acme, _ = tenants
+    hr = reader("acme", "hr")
+    narrowed = cairn.search("salary band", k=5, principal=hr, filter=f'source ~ "{acme.name}/hand"').hits
+    assert narrowed
+    assert all(h.source.endswith("handbook.md") for h in narrowed)
+    as_json = cairn.search(
+        "salary band", k=5, principal=hr, filter=[{"field": "mime", "op": "=", "value": "text/markdown"}]
+    )
+    assert all("/acme/" in h.source for h in as_json.hits)
+    for hostile in ['tenant = "globex"', 'source = "x") or (tenant == "globex"', 'allowed in ["*"]', "1 == 1"]:
+        with pytest.raises(InvalidRequest):
+            cairn.search("salary band", k=5, principal=hr, filter=hostile)
+    widened = cairn.search("globex salary band 250k", k=10, principal=hr, filter='source ~ "secret"').hits
+    assert widened == []

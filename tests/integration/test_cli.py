@@ -157,3 +157,33 @@ def test_purge_and_retention_commands(run, docs: Path) -> None:  # type: ignore[
     assert "object lock" in json.loads(out)["error"]
     code, out = run("collections", "retention", "default", "--json")
     assert code == 2
+
+
+def test_keys_and_access_commands(run, docs: Path) -> None:  # type: ignore[no-untyped-def]
+    """keys create prints the key once (JSON), list never shows secrets, revoke works; ingest --tenant/--allow
+    and docs acl set who may see a document."""
+    code, out = run("keys", "create", "--role", "reader", "--tenant", "acme", "--groups", "hr,ops", "--json")
+    assert code == 0
+    created = json.loads(out)
+    assert created["key"].startswith(f"cairn_{created['key_id']}_")
+    code, out = run("keys", "list", "--json")
+    assert code == 0
+    listed = json.loads(out)["keys"]
+    assert [(k["key_id"], k["groups"]) for k in listed] == [(created["key_id"], ["hr", "ops"])]
+    assert created["key"].rsplit("_", 1)[1] not in out
+    assert "digest" not in out
+    code, _ = run("keys", "create", "--role", "root", "--tenant", "acme")
+    assert code == 2
+    code, out = run("keys", "revoke", created["key_id"], "--json")
+    assert code == 0
+
+    code, _ = run("ingest", str(docs), "--tenant", "acme", "--allow", "hr,user:ceo", "--json")
+    assert code == 0
+    code, out = run("docs", "list", "--json")
+    leave = next(d for d in json.loads(out)["documents"] if d["source"].endswith("leave.md"))
+    assert (leave["tenant"], leave["allowed"]) == ("acme", ["group:hr", "user:ceo"])
+    code, out = run("docs", "acl", str(docs / "leave.md"), "--allow", "*", "--json")
+    assert code == 0
+    assert json.loads(out)["documents"][0]["allowed"] == ["*"]
+    code, _ = run("docs", "acl", str(docs / "leave.md"), "--allow", "bad:kind", "--json")
+    assert code == 2

@@ -1,4 +1,4 @@
-"""`cairn docs list|versions|get|rm`."""
+"""`cairn docs list|versions|get|rm|acl`."""
 
 from __future__ import annotations
 
@@ -90,3 +90,23 @@ def get(
         else:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
+
+
+@app.command()
+def acl(
+    refs: Annotated[list[str], typer.Argument(help="Document ids or source paths.")],
+    allow: Annotated[str, typer.Option("--allow", help="Groups, user:NAME, key:ID, or * for everyone.")],
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Move them to this tenant.")] = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change who may see documents; the next request already obeys it."""
+    with errors_reported(as_json):
+        changed = Cairn().set_access(refs, allow=allow.split(","), tenant=tenant, collection=collection)
+        if as_json:
+            print_json({"documents": [d.model_dump(mode="json") for d in changed]})
+        else:
+            for doc in changed:
+                console.print(
+                    f"{escape(doc.source)}: tenant {escape(doc.tenant)}, allowed {escape(', '.join(doc.allowed))}"
+                )
