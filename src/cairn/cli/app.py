@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn.cli import bench, collections, docs, maintenance
+from cairn.cli import audit, bench, collections, docs, keys, maintenance
 from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json, render
 from cairn.core import Cairn
 from cairn.index.milvus import SearchMode
@@ -42,6 +42,10 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest.")],
     collection: CollectionOpt = None,
     sync: Annotated[bool, typer.Option("--sync", help="Remove documents whose files under PATHS are gone.")] = False,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant of the documents (default: default).")] = None,
+    allow: Annotated[
+        str | None, typer.Option("--allow", help="Who may see them: groups, user:NAME, key:ID, or * (default).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders. Unchanged files are skipped; changed files replace their old version.
@@ -49,17 +53,25 @@ def ingest(
     Exits 0 when every file was ingested or unchanged, 3 when some files failed (listed in the report).
     """
     with errors_reported(as_json), _cairn() as cairn:
-        report = _ingest(cairn, paths, collection, sync, show_progress=not as_json)
+        allowed = allow.split(",") if allow is not None else None
+        report = _ingest(cairn, paths, collection, sync, show_progress=not as_json, tenant=tenant, allow=allowed)
         render(as_json, report, lambda: _show_ingest(report))
     if report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
 def _ingest(
-    cairn: Cairn, paths: list[Path], collection: str | None, sync: bool, *, show_progress: bool
+    cairn: Cairn,
+    paths: list[Path],
+    collection: str | None,
+    sync: bool,
+    *,
+    show_progress: bool,
+    tenant: str | None = None,
+    allow: list[str] | None = None,
 ) -> IngestReport:
     if not show_progress:
-        return cairn.ingest(paths, collection=collection, sync=sync)
+        return cairn.ingest(paths, collection=collection, sync=sync, tenant=tenant, allow=allow)
     columns = (
         TextColumn("[bold]ingest"),
         BarColumn(),
@@ -73,7 +85,7 @@ def _ingest(
         def advance(step: IngestProgress) -> None:
             bar.update(task, total=step.total, completed=step.done, description=escape(Path(step.path).name))
 
-        return cairn.ingest(paths, collection=collection, sync=sync, progress=advance)
+        return cairn.ingest(paths, collection=collection, sync=sync, progress=advance, tenant=tenant, allow=allow)
 
 
 def _show_ingest(report: IngestReport) -> None:
@@ -103,11 +115,15 @@ def search(
     collection: CollectionOpt = None,
     k: Annotated[int, typer.Option("-k", help="How many hits.")] = 10,
     mode: Annotated[SearchMode, typer.Option("--mode", help="hybrid, dense or keyword.")] = "hybrid",
+    where: Annotated[
+        str | None,
+        typer.Option("--filter", help='Narrow the search: mime = "application/pdf" and metadata.status = "open".'),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find the passages that best match QUERY."""
     with errors_reported(as_json):
-        result = _cairn().search(query, collection=collection, k=k, mode=mode)
+        result = _cairn().search(query, collection=collection, k=k, mode=mode, filter=where)
         render(as_json, result, lambda: _show_hits(result))
 
 
@@ -173,6 +189,8 @@ def demo(
 app.add_typer(collections.app, name="collections")
 app.add_typer(docs.app, name="docs")
 app.add_typer(bench.app, name="bench")
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 maintenance.register(app)
 
 
