@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cairn.access import authorize, permits, retrieval_filter
-from cairn.auth import Principal, validate_name
+from cairn.audit import AuditLog
+from cairn.auth import ApiKey, KeyStore, Principal, validate_name
 from cairn.embed.base import Embedder
 from cairn.errors import ConfigError, Forbidden, InvalidRequest, NotFound, StorageError
 from cairn.filters import compile_filter, filter_from_json, parse_filter
@@ -54,6 +57,7 @@ class Cairn:
         self._caches: dict[str, EmbeddingCache] = {}
         self._live: dict[str, LiveManifest] = {}
         self._parsers: ParsePool | None = None
+        self._audit: AuditLog | None = None
         self._lock = threading.RLock()
 
     # -- components ----------------------------------------------------------------------------
@@ -94,6 +98,52 @@ class Cairn:
                     ),
                 )
             return self._parsers
+
+    @property
+    def audit(self) -> AuditLog:
+        """The vault's audit log: every change, and every retrieval made for a key."""
+        with self._lock:
+            if self._audit is None:
+                self._audit = AuditLog(self.vault.store)
+            return self._audit
+
+    @property
+    def keys(self) -> KeyStore:
+        return KeyStore(self.vault.store)
+
+    def _record(
+        self,
+        principal: Principal | None,
+        action: str,
+        *,
+        collection: str | None = None,
+        target: str | None = None,
+        documents: Sequence[str] = (),
+        detail: str | None = None,
+    ) -> None:
+        actor = f"key:{principal.key_id}" if principal is not None else f"cli:{_local_user()}"
+        self.audit.append(
+            actor=actor, action=action, collection=collection, target=target, documents=documents, detail=detail
+        )
+
+    def create_key(self, *, principal: Principal | None = None, **fields: Any) -> tuple[str, ApiKey]:
+        """Create an API key (admins only, within their tenant); the token is returned once."""
+        authorize(principal, "manage")
+        if principal is not None and fields.get("tenant") != principal.tenant:
+            raise Forbidden(f"this key belongs to tenant {principal.tenant!r} and cannot make keys for another")
+        token, record = self.keys.create(**fields)
+        self._record(principal, "key.create", target=record.key_id, detail=f"{record.role} of {record.tenant}")
+        return token, record
+
+    def revoke_key(self, key_id: str, *, principal: Principal | None = None) -> ApiKey:
+        """Revoke a key; it fails from the next request on."""
+        authorize(principal, "manage")
+        record = self.keys.get(key_id)
+        if principal is not None and record.tenant != principal.tenant:
+            raise NotFound(f"no key {key_id!r}")
+        record = self.keys.revoke(key_id)
+        self._record(principal, "key.revoke", target=key_id)
+        return record
 
     def embedder_for(self, model: str) -> Embedder:
         """The embedder of a model: a collection is searched and extended with the model it was built with."""
@@ -159,7 +209,15 @@ class Cairn:
         authorize(principal, "ingest", name)
         access = _document_access(tenant, allow, principal)
         ingestor = self._ingestor(name, create=True)
-        return ingestor.run([Path(p) for p in paths], sync=sync, progress=progress, access=access)
+        report = ingestor.run([Path(p) for p in paths], sync=sync, progress=progress, access=access)
+        self._record(
+            principal,
+            "ingest",
+            collection=name,
+            detail=f"{report.ingested} ingested, {report.unchanged} unchanged, {report.removed} removed, "
+            f"{len(report.failed)} failed",
+        )
+        return report
 
     def set_access(
         self,
@@ -179,6 +237,13 @@ class Cairn:
         with ingestor.live.snapshot() as manifest:
             ids = [self._resolve(manifest, ref, live_only=False, principal=principal) for ref in refs]
         ingestor.change_access(ids, access)
+        self._record(
+            principal,
+            "acl.change",
+            collection=name,
+            documents=ids,
+            detail=f"{access.tenant}: {','.join(access.allowed)}",
+        )
         with ingestor.live.snapshot() as manifest:
             return [_document_info(manifest.documents[doc_id]) for doc_id in ids]
 
@@ -245,6 +310,8 @@ class Cairn:
             ]
         if mode == "hybrid":
             hits = promote_exact_phrases(query, hits, k)
+        if principal is not None:  # retrievals made for a key are audited with what they returned
+            self._record(principal, "search", collection=name, documents=sorted({h.doc_id for h in hits}))
         return SearchResult(hits=hits)
 
     def ask(
@@ -302,7 +369,9 @@ class Cairn:
         ingestor = self._ingestor(name)
         with ingestor.live.snapshot() as manifest:
             ids = [self._resolve(manifest, ref, principal=principal) for ref in refs]
-        return [_document_info(doc) for doc in ingestor.remove(ids)]
+        removed = [_document_info(doc) for doc in ingestor.remove(ids)]
+        self._record(principal, "document.remove", collection=name, documents=ids)
+        return removed
 
     def document(self, ref: str, *, collection: str | None = None, principal: Principal | None = None) -> DocumentInfo:
         """A document by id or source path, with every version the vault keeps (live or removed)."""
@@ -323,6 +392,8 @@ class Cairn:
     ) -> bytes:
         """The exact bytes of a document version (default: the live one), checked against their sha256."""
         info = self.document(ref, collection=collection, principal=principal)
+        if principal is not None:
+            self._record(principal, "document.get", collection=collection, documents=[info.doc_id])
         latest = max((v.version for v in info.versions), default=0)
         number = version if version is not None else (info.version or latest)
         chosen = next((v for v in info.versions if v.version == number), None)
@@ -382,6 +453,7 @@ class Cairn:
                 # Record exactly what was deleted, also when a locked version stopped the purge.
                 self.vault.save_manifest(manifest)
                 live.publish(manifest)
+                self._record(principal, "document.purge", collection=name, documents=[d.doc_id for d in purged])
             return purged
 
     def set_retention(self, mode: str | None, days: int = 0, *, collection: str | None = None) -> None:
@@ -462,6 +534,13 @@ class Cairn:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        return str(os.getuid())
 
 
 def _compiled(user_filter: str | dict[str, object] | list[object] | None) -> str | None:

@@ -152,3 +152,32 @@ def test_user_filters_narrow_results_but_never_widen_access(cairn: Cairn, tenant
             cairn.search("salary band", k=5, principal=hr, filter=hostile)
     widened = cairn.search("globex salary band 250k", k=10, principal=hr, filter='source ~ "secret"').hits
     assert widened == []
+
+
+def test_changes_and_keyed_retrievals_are_audited_in_a_verifiable_chain(
+    cairn: Cairn, tenants: tuple[Path, Path]
+) -> None:
+    """Ingests, ACL changes and key management are recorded with their actor; a keyed search records the
+    documents it returned; the chain verifies, and an edited record is caught."""
+    acme, _ = tenants
+    hr = reader("acme", "hr")
+    hits = cairn.search("acme salary band", k=3, principal=hr).hits
+    cairn.set_access([str(acme / "handbook.md")], allow=["ops"], tenant="acme")
+    _token, record = cairn.create_key(role="reader", tenant="acme")
+    cairn.revoke_key(record.key_id)
+
+    records = list(cairn.audit.records())
+    actions = [r.action for r in records]
+    assert actions[:3] == ["ingest", "ingest", "ingest"]
+    search = next(r for r in records if r.action == "search")
+    assert search.actor == f"key:{hr.key_id}"
+    assert set(search.documents) == {h.doc_id for h in hits}
+    assert {"acl.change", "key.create", "key.revoke"} <= set(actions)
+    assert all(r.actor.startswith(("cli:", "key:")) for r in records)
+    assert cairn.audit.verify().ok
+
+    key = f"audit/{search.seq:012d}.json"
+    cairn.vault.store.put(key, cairn.vault.store.get(key).replace(b'"search"', b'"ingest"'))
+    verification = cairn.audit.verify()
+    assert not verification.ok
+    assert any(f"seq {search.seq}" in problem for problem in verification.problems)

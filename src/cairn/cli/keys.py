@@ -43,7 +43,7 @@ def create(
     with errors_reported(as_json):
         if role not in ROLES:
             raise InvalidRequest(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-        token, record = _keys().create(
+        token, record = Cairn().create_key(
             role=role,
             tenant=tenant,
             user=user,
@@ -86,7 +86,7 @@ def revoke(
 ) -> None:
     """Revoke a key; it fails from the next request on."""
     with errors_reported(as_json):
-        record = _keys().revoke(key_id)
+        record = Cairn().revoke_key(key_id)
         if as_json:
             print_json({"revoked": record.key_id})
         else:
