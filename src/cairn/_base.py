@@ -1,0 +1,251 @@
+"""The parts every `Cairn` operation stands on: settings, vault, index, embedders, parsers, audit.
+
+`Cairn` (core.py) is assembled from this base and two groups of operations, `DocumentOperations`
+(_documents.py) and `Administration` (_admin.py), so that each module stays readable. Only
+`Cairn` is public.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+from cairn.access import permits
+from cairn.audit import AuditLog
+from cairn.auth import KeyStore, Principal, validate_name
+from cairn.embed.base import Embedder
+from cairn.errors import Forbidden, InvalidRequest, NotFound
+from cairn.index.milvus import MilvusIndex
+from cairn.ingest import DocumentAccess, Ingestor, document_id
+from cairn.models import (
+    DocumentInfo,
+    DocumentVersionInfo,
+)
+from cairn.parse import ParseLimits
+from cairn.parse.pool import ParsePool
+from cairn.settings import Settings, validate_collection_name
+from cairn.snapshots import LiveManifest
+from cairn.vault import DocumentRecord, EmbeddingCache, Manifest, Vault
+from cairn.vault.factory import open_store
+
+MAX_K = 1000
+
+
+class CairnBase:
+    """Components loaded on first use, shared state, and the helpers the operations share."""
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        self.settings = settings or Settings(**overrides)
+        self.vault = Vault(open_store(self.settings))
+        self._index: MilvusIndex | None = None
+        self._embedder: Embedder | None = None
+        self._other_embedders: dict[str, Embedder] = {}
+        self._caches: dict[str, EmbeddingCache] = {}
+        self._live: dict[str, LiveManifest] = {}
+        self._parsers: ParsePool | None = None
+        self._audit: AuditLog | None = None
+        self._lock = threading.RLock()
+
+    # -- components ----------------------------------------------------------------------------
+    @property
+    def index(self) -> MilvusIndex:
+        with self._lock:
+            if self._index is None:
+                self.settings.home.mkdir(parents=True, exist_ok=True)
+                token = self.settings.milvus_token.get_secret_value() if self.settings.milvus_token else None
+                self._index = MilvusIndex(self.settings.engine_uri, token=token, dense_index=self.settings.dense_index)
+            return self._index
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                from cairn.embed.local import load_embedder
+
+                self._embedder = load_embedder(
+                    self.settings.embed_model, self.settings.embed_device, self.settings.embed_batch_size
+                )
+            return self._embedder
+
+    @property
+    def parsers(self) -> ParsePool:
+        """The parser processes, started on first use and kept until `close`."""
+        with self._lock:
+            if self._parsers is None:
+                settings = self.settings
+                self._parsers = ParsePool(
+                    workers=settings.parse_workers,
+                    timeout_s=settings.parse_timeout_s,
+                    memory_mb=settings.parse_memory_mb,
+                    limits=ParseLimits(
+                        max_depth=settings.archive_max_depth,
+                        max_members=settings.archive_max_members,
+                        max_expanded_bytes=settings.archive_max_expanded_mb * 1024 * 1024,
+                    ),
+                )
+            return self._parsers
+
+    @property
+    def audit(self) -> AuditLog:
+        """The vault's audit log: every change, and every retrieval made for a key."""
+        with self._lock:
+            if self._audit is None:
+                self._audit = AuditLog(self.vault.store)
+            return self._audit
+
+    @property
+    def keys(self) -> KeyStore:
+        return KeyStore(self.vault.store)
+
+    def _record(
+        self,
+        principal: Principal | None,
+        action: str,
+        *,
+        collection: str | None = None,
+        target: str | None = None,
+        documents: Sequence[str] = (),
+        detail: str | None = None,
+    ) -> None:
+        actor = f"key:{principal.key_id}" if principal is not None else f"cli:{_local_user()}"
+        self.audit.append(
+            actor=actor, action=action, collection=collection, target=target, documents=documents, detail=detail
+        )
+
+    def embedder_for(self, model: str) -> Embedder:
+        """The embedder of a model: a collection is searched and extended with the model it was built with."""
+        if model == self.settings.embed_model:
+            return self.embedder
+        with self._lock:
+            if model not in self._other_embedders:
+                from cairn.embed.local import load_embedder
+
+                self._other_embedders[model] = load_embedder(
+                    model, self.settings.embed_device, self.settings.embed_batch_size
+                )
+            return self._other_embedders[model]
+
+    def _collection(self, name: str | None) -> str:
+        try:
+            return validate_collection_name(name or self.settings.default_collection)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from exc
+
+    def _live_manifest(self, collection: str, *, create: bool = False) -> LiveManifest:
+        with self._lock:
+            live = self._live.get(collection)
+            if live is not None:
+                return live
+            manifest = self.vault.load_manifest(collection)
+            if manifest is None:
+                if not create:
+                    raise NotFound(
+                        f"no collection {collection!r}; ingest documents into it first "
+                        f"(cairn ingest PATH --collection {collection})"
+                    )
+                embedder = self.embedder
+                manifest = Manifest(collection=collection, embed_model=embedder.model_name, dim=embedder.dim)
+                self.vault.save_manifest(manifest)
+            live = self._live[collection] = LiveManifest(manifest)
+            return live
+
+    def _cache(self, model: str) -> EmbeddingCache:
+        with self._lock:
+            if model not in self._caches:
+                self._caches[model] = EmbeddingCache(self.vault, model)
+            return self._caches[model]
+
+    def _ingestor(self, collection: str, *, create: bool = False) -> Ingestor:
+        live = self._live_manifest(collection, create=create)
+        return Ingestor(
+            settings=self.settings,
+            vault=self.vault,
+            index=self.index,
+            embedder_for=self.embedder_for,
+            cache_for=self._cache,
+            live=live,
+            parsers=self.parsers,
+        )
+
+    @staticmethod
+    def _resolve(manifest: Manifest, ref: str, *, live_only: bool = True, principal: Principal | None = None) -> str:
+        """The id of a document named by id or path; one the principal may not see is not found, alike."""
+        by_path = document_id(str(Path(ref).expanduser().absolute()))
+        for candidate in (ref, by_path):
+            doc = manifest.documents.get(candidate)
+            if doc is not None and (doc.live is not None or not live_only) and permits(principal, doc):
+                return candidate
+        raise NotFound(
+            f"no document {ref!r} in collection {manifest.collection!r}; `cairn docs list` shows ids and sources"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._parsers is not None:
+                self._parsers.close()
+                self._parsers = None
+            if self._index is not None:
+                self._index.client.close()
+                self._index = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        return str(os.getuid())
+
+
+def _document_access(
+    tenant: str | None, allow: Sequence[str] | None, principal: Principal | None
+) -> DocumentAccess | None:
+    """The tenant and ACL to give documents; ``None`` when neither is asked for (keep what they have)."""
+    if tenant is None and allow is None and principal is None:
+        return None
+    chosen = tenant or (principal.tenant if principal else "default")
+    validate_name(chosen, "tenant")
+    if principal is not None and chosen != principal.tenant:
+        raise Forbidden(f"this key belongs to tenant {principal.tenant!r} and cannot place documents in {chosen!r}")
+    entries: list[str] = []
+    for raw in allow if allow is not None else ["*"]:
+        entry = raw.strip()
+        if entry == "*":
+            entries.append(entry)
+            continue
+        kind, _, value = entry.rpartition(":")
+        kind = kind or "group"
+        if kind not in ("group", "user", "key"):
+            raise InvalidRequest(f"invalid ACL entry {entry!r}: use *, a group name, user:NAME or key:ID")
+        entries.append(f"{kind}:{validate_name(value, kind)}")
+    if not entries:
+        raise InvalidRequest("an ACL needs at least one entry; use * for everyone in the tenant")
+    return DocumentAccess(tenant=chosen, allowed=tuple(sorted(set(entries))))
+
+
+def _document_info(doc: DocumentRecord) -> DocumentInfo:
+    live = doc.live_version()
+    return DocumentInfo(
+        doc_id=doc.doc_id,
+        source=doc.source,
+        mime=live.mime if live else "",
+        tenant=doc.tenant,
+        allowed=doc.allowed,
+        version=doc.live or 0,
+        chunks=live.chunks if live else 0,
+        versions=[
+            DocumentVersionInfo(
+                version=v.version, sha256=v.sha256, size=v.size, mime=v.mime, created_at=v.created_at, chunks=v.chunks
+            )
+            for v in doc.versions
+        ],
+    )
