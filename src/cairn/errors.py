@@ -11,6 +11,7 @@
     ├── EngineError                 the vector engine (Milvus) refused or failed an operation
     ├── NotFound                    a collection, document or version does not exist
     ├── InvalidRequest              arguments to a call are out of range or malformed
+    ├── RateLimited                 too many requests from one key; retry later
     └── AuthError                   the caller is not who they claim, or may not do this
         ├── Unauthenticated         no key, an unknown, expired or revoked key
         └── Forbidden               a valid key whose role or grants do not allow the action
@@ -33,6 +34,7 @@ __all__ = [
     "LimitExceeded",
     "NotFound",
     "ParseError",
+    "RateLimited",
     "StorageError",
     "Unauthenticated",
     "UnsupportedFormat",
@@ -93,6 +95,10 @@ class NotFound(CairnError):
 
 class InvalidRequest(CairnError):
     """Arguments to a call are out of range or malformed."""
+
+
+class RateLimited(CairnError):
+    """Too many requests from one key in a short time."""
 
 
 class AuthError(CairnError):

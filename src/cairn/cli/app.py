@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn.cli import audit, bench, collections, docs, keys, maintenance
+from cairn.cli import audit, bench, collections, docs, keys, maintenance, serve
 from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json, render
 from cairn.core import Cairn
 from cairn.index.milvus import SearchMode
@@ -192,6 +192,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 maintenance.register(app)
+app.command()(serve.serve)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from cairn.chunking import SENTENCE_END
 from cairn.embed.base import Embedder
+from cairn.generate.safety import defang
 from cairn.models import Answer, Citation, SearchHit
 
 __all__ = ["NO_ANSWER", "extractive_answer"]
@@ -153,7 +154,7 @@ def extractive_answer(
                 )
             )
             numbers[candidate.hit] = len(citations)
-        parts.append(f"{candidate.text} [{numbers[candidate.hit]}]")
+        parts.append(f"{defang(candidate.text)} [{numbers[candidate.hit]}]")
     return Answer(answer=" ".join(parts), citations=citations)
 
 

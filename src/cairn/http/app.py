@@ -1,0 +1,203 @@
+"""The HTTP service: FastAPI over the same `Cairn` methods the CLI calls.
+
+Every route except the allowlisted health and metrics routes needs an API key (``Authorization:
+Bearer cairn_...``); the principal it authenticates is handed to `Cairn`, which enforces roles,
+tenants and ACLs in one place (`cairn.access`). Errors are JSON ``{"error": {"code", "message"}}``
+with stable codes; unexpected failures say "internal error" and nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cairn import __version__
+from cairn.auth import Principal
+from cairn.core import Cairn
+from cairn.errors import (
+    AuthError,
+    CairnError,
+    ConfigError,
+    Forbidden,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    ParseError,
+    RateLimited,
+    StorageError,
+    Unauthenticated,
+)
+
+from .jobs import JobBoard
+
+__all__ = ["PUBLIC_ROUTES", "ServiceLimits", "create_app"]
+
+log = logging.getLogger("cairn.http")
+
+# Routes that answer without a key: liveness, readiness, metrics and the API description.
+PUBLIC_ROUTES = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+
+_STATUS: list[tuple[type[CairnError], int, str]] = [
+    (Unauthenticated, 401, "unauthenticated"),
+    (Forbidden, 403, "forbidden"),
+    (AuthError, 403, "forbidden"),
+    (NotFound, 404, "not_found"),
+    (RateLimited, 429, "rate_limited"),
+    (InvalidRequest, 400, "invalid_request"),
+    (LimitExceeded, 413, "too_large"),
+    (ParseError, 422, "unparseable"),
+    (ConfigError, 503, "misconfigured"),
+    (StorageError, 503, "storage_unavailable"),
+    (CairnError, 500, "internal"),
+]
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """Bounds on what one request may cost."""
+
+    max_request_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 200 * 1024 * 1024
+    requests_per_minute: int = 600
+
+
+class _RateLimiter:
+    """A token bucket per key: *per_minute* requests, refilled continuously."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, stamp = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return False
+            self._buckets[key] = (tokens - 1.0, now)
+            return True
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None = None) -> FastAPI:
+    """The service for *cairn*. With ``dev``, requests without a key act as the local administrator."""
+    limits = limits or ServiceLimits()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.jobs.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="cairn",
+        version=__version__,
+        description="Retrieval-augmented search and answers over your documents, with keys, roles and ACLs.",
+    )
+    app.state.cairn = cairn
+    app.state.jobs = JobBoard()
+    app.state.limits = limits
+    app.state.dev = dev
+    limiter = _RateLimiter(limits.requests_per_minute)
+    registry = CollectorRegistry()
+    requests = Counter("cairn_http_requests", "HTTP requests", ["route", "status"], registry=registry)
+    latency = Histogram("cairn_http_request_seconds", "HTTP request latency", ["route"], registry=registry)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        declared = request.headers.get("content-length")
+        bound = limits.max_upload_bytes if request.url.path.endswith("/documents") else limits.max_request_bytes
+        if declared is not None and (not declared.isdigit() or int(declared) > bound):
+            return JSONResponse(error_body("too_large", f"request bodies are limited to {bound} bytes"), 413)
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        requests.labels(name, str(response.status_code)).inc()
+        latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(CairnError)
+    async def cairn_error(request: Request, exc: CairnError) -> JSONResponse:
+        status, code = next((s, c) for kind, s, c in _STATUS if isinstance(exc, kind))
+        message = str(exc) if status < 500 or isinstance(exc, (ConfigError, StorageError)) else "internal error"
+        if status >= 500:
+            log.error("request failed: %s %s: %r", request.method, request.url.path, exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(code, message), status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg')}" for e in exc.errors()
+        )
+        return JSONResponse(error_body("invalid_request", problems or "invalid request"), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal", "internal error"), 500)
+
+    def principal(request: Request) -> Principal | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not header and dev:
+            return None  # --dev: the local administrator
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("no API key: send `Authorization: Bearer cairn_...`")
+        who = cairn.keys.authenticate(token)
+        if not limiter.allow(who.key_id):
+            raise RateLimited(f"rate limit of {limits.requests_per_minute} requests a minute exceeded; retry later")
+        return who
+
+    app.state.principal_dependency = principal
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["service"])
+    def readyz() -> JSONResponse:
+        """Readiness: the vault and the engine answer."""
+        try:
+            cairn.vault.list_collections()
+            cairn.index.has_collection("readyz_probe")
+        except Exception:
+            return JSONResponse({"status": "unavailable"}, 503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["service"])
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    from .routes import register
+
+    register(app)
+
+    return app

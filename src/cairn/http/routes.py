@@ -1,0 +1,315 @@
+"""The ``/v1`` routes: thin translations between HTTP and `Cairn` methods, each given the caller's principal."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from cairn.access import authorize
+from cairn.auth import ApiKey, Principal
+from cairn.core import Cairn
+from cairn.errors import Forbidden, InvalidRequest, LimitExceeded
+from cairn.models import Answer, DocumentInfo, SearchResult
+
+from .jobs import Job
+
+__all__ = ["register"]
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+class SearchBody(BaseModel):
+    query: str = Field(min_length=1, max_length=2000)
+    collection: str | None = None
+    k: int = Field(default=10, ge=1, le=100)
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    filter: str | dict[str, Any] | list[Any] | None = Field(
+        default=None, description='A filter such as `mime = "application/pdf"`, or its JSON form.'
+    )
+
+
+class AskBody(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    collection: str | None = None
+    k: int = Field(default=8, ge=1, le=50)
+    stream: bool = False
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str = Field(max_length=20_000)
+
+
+class ChatBody(BaseModel):
+    model: str = Field(description="The collection to answer from.")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=100)
+    stream: bool = False
+
+
+class AclBody(BaseModel):
+    allow: list[str] = Field(min_length=1, max_length=100)
+    tenant: str | None = None
+
+
+class KeyBody(BaseModel):
+    role: Literal["reader", "editor", "admin"]
+    tenant: str
+    user: str | None = None
+    groups: list[str] = Field(default_factory=list, max_length=100)
+    collections: list[str] | None = None
+    expires: str | None = Field(default=None, description="Lifetime such as 30d or 12h.")
+
+
+class KeyCreated(BaseModel):
+    key: str
+    key_id: str
+    role: str
+    tenant: str
+
+
+def _sse(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _question(messages: list[ChatMessage]) -> str:
+    for message in reversed(messages):
+        if message.role == "user" and message.content.strip():
+            return message.content
+    raise InvalidRequest("the conversation has no user message to answer")
+
+
+def _caller(request: Request) -> Principal | None:
+    """The authenticated principal of the request (see `cairn.http.app.create_app`)."""
+    return request.app.state.principal_dependency(request)  # type: ignore[no-any-return]
+
+
+Caller = Annotated[Principal | None, Depends(_caller)]
+
+
+def register(app: FastAPI) -> None:
+    cairn: Cairn = app.state.cairn
+
+    # -- retrieval ---------------------------------------------------------------------------
+    @app.post("/v1/search", tags=["retrieval"])
+    def search(body: SearchBody, principal: Caller) -> SearchResult:
+        """The passages that best match the query, among the documents the key may see."""
+        return cairn.search(
+            body.query, collection=body.collection, k=body.k, mode=body.mode, principal=principal, filter=body.filter
+        )
+
+    @app.post("/v1/ask", tags=["retrieval"], response_model=None)
+    def ask(body: AskBody, principal: Caller) -> Answer | StreamingResponse:
+        """A cited answer; with ``stream``, server-sent events: ``answer`` pieces, ``citations``, ``done``."""
+        answer = cairn.ask(body.question, collection=body.collection, k=body.k, principal=principal)
+        if not body.stream:
+            return answer
+
+        def events() -> Iterator[str]:
+            for piece in re.split(r"(?<=\]) ", answer.answer):
+                yield _sse("answer", {"text": piece + " "})
+            yield _sse("citations", [c.model_dump(mode="json") for c in answer.citations])
+            yield _sse("done", {})
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/v1/chat/completions", tags=["openai"], response_model=None)
+    def chat(body: ChatBody, principal: Caller) -> dict[str, Any] | StreamingResponse:
+        """OpenAI-compatible chat: the last user message is answered from the collection named by ``model``."""
+        answer = cairn.ask(_question(body.messages), collection=body.model, principal=principal)
+        created, ident = int(time.time()), f"chatcmpl-{time.time_ns():x}"
+        citations = [c.model_dump(mode="json") for c in answer.citations]
+        if not body.stream:
+            return {
+                "id": ident,
+                "object": "chat.completion",
+                "created": created,
+                "model": body.model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}
+                ],
+                "citations": citations,
+            }
+
+        def chunks() -> Iterator[str]:
+            base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": body.model}
+            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'role': 'assistant'}}]})}\n\n"
+            for piece in re.split(r"(?<=\]) ", answer.answer):
+                delta = {"index": 0, "delta": {"content": piece + " "}, "finish_reason": None}
+                yield f"data: {json.dumps({**base, 'choices': [delta]}, ensure_ascii=False)}\n\n"
+            done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "citations": citations}
+            yield f"data: {json.dumps(done, ensure_ascii=False)}\n\ndata: [DONE]\n\n"
+
+        return StreamingResponse(chunks(), media_type="text/event-stream")
+
+    @app.get("/v1/models", tags=["openai"])
+    def models(principal: Caller) -> dict[str, Any]:
+        """The collections this key may ask, as OpenAI-style models."""
+        names = [n for n in cairn.vault.list_collections() if principal is None or principal.may_use(n)]
+        return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "cairn"} for n in names]}
+
+    # -- collections --------------------------------------------------------------------------
+    @app.get("/v1/collections", tags=["collections"])
+    def collections(principal: Caller) -> dict[str, Any]:
+        """The collections this key may use, with the number of documents it may see in each."""
+        found = []
+        for name in cairn.vault.list_collections():
+            if principal is not None and not principal.may_use(name):
+                continue
+            found.append({"name": name, "documents": len(cairn.documents(collection=name, principal=principal))})
+        return {"collections": found}
+
+    @app.delete("/v1/collections/{name}", tags=["collections"])
+    def drop(name: str, principal: Caller) -> dict[str, str]:
+        """Drop a collection's index and manifest (admins); document bytes stay in the vault."""
+        authorize(principal, "manage", name)
+        cairn.drop_collection(name)
+        return {"dropped": name}
+
+    # -- documents ----------------------------------------------------------------------------
+    @app.get("/v1/collections/{name}/documents", tags=["documents"])
+    def documents(name: str, principal: Caller) -> dict[str, list[DocumentInfo]]:
+        """The live documents of the collection that this key may see."""
+        return {"documents": cairn.documents(collection=name, principal=principal)}
+
+    @app.get("/v1/collections/{name}/documents/{doc_id}", tags=["documents"])
+    def document(name: str, doc_id: str, principal: Caller) -> DocumentInfo:
+        """One document with all its versions."""
+        return cairn.document(doc_id, collection=name, principal=principal)
+
+    @app.get("/v1/collections/{name}/documents/{doc_id}/versions/{version}/content", tags=["documents"])
+    def content(name: str, doc_id: str, version: int, principal: Caller) -> Response:
+        """The exact bytes of one version, as they were ingested."""
+        info = cairn.document(doc_id, collection=name, principal=principal)
+        data = cairn.document_bytes(doc_id, version=version, collection=name, principal=principal)
+        chosen = next(v for v in info.versions if v.version == version)
+        filename = _SAFE_NAME.sub("_", Path(info.source).name) or "document"
+        return Response(
+            data,
+            media_type=chosen.mime or "application/octet-stream",
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "sandbox",
+            },
+        )
+
+    @app.delete("/v1/collections/{name}/documents/{doc_id}", tags=["documents"])
+    def delete(name: str, doc_id: str, principal: Caller, purge: bool = False) -> dict[str, list[DocumentInfo]]:
+        """Remove a document from search (editors); with ``purge``, delete its stored versions too."""
+        if purge:
+            return {"removed": cairn.purge_documents([doc_id], collection=name, principal=principal)}
+        return {"removed": cairn.remove_documents([doc_id], collection=name, principal=principal)}
+
+    @app.put("/v1/collections/{name}/documents/{doc_id}/acl", tags=["documents"])
+    def change_acl(name: str, doc_id: str, body: AclBody, principal: Caller) -> DocumentInfo:
+        """Change who may see a document; the very next request obeys it."""
+        return cairn.set_access([doc_id], allow=body.allow, tenant=body.tenant, collection=name, principal=principal)[0]
+
+    @app.post("/v1/collections/{name}/documents", tags=["documents"], status_code=202)
+    def upload(
+        name: str,
+        principal: Caller,
+        files: Annotated[list[UploadFile], File(description="One or more documents.")],
+        tenant: Annotated[str | None, Form()] = None,
+        allow: Annotated[str | None, Form(description="Comma-separated: groups, user:NAME, key:ID or *.")] = None,
+    ) -> Job:
+        """Upload documents and ingest them in the background; follow the returned job."""
+        authorize(principal, "ingest", name)
+        owner_tenant = tenant or (principal.tenant if principal else "default")
+        if principal is not None and owner_tenant != principal.tenant:
+            raise Forbidden(f"this key belongs to tenant {principal.tenant!r} and cannot upload to {owner_tenant!r}")
+        folder = cairn.settings.home / "uploads" / _SAFE_NAME.sub("_", owner_tenant) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        saved = [_save(upload, folder, app.state.limits.max_upload_bytes) for upload in files]
+        allowed = [a for a in allow.split(",") if a.strip()] if allow is not None else None
+        owner = principal.key_id if principal else "local"
+
+        def run(progress: Any) -> Any:
+            return cairn.ingest(
+                saved, collection=name, tenant=owner_tenant, allow=allowed, principal=principal, progress=progress
+            )
+
+        return app.state.jobs.submit(collection=name, tenant=owner_tenant, owner=owner, run=run)  # type: ignore[no-any-return]
+
+    # -- jobs -----------------------------------------------------------------------------------
+    @app.get("/v1/jobs", tags=["jobs"])
+    def jobs(principal: Caller) -> dict[str, list[Job]]:
+        """Ingest jobs of this key's tenant."""
+        return {"jobs": app.state.jobs.list(tenant=principal.tenant if principal else None)}
+
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"])
+    def job(job_id: str, principal: Caller) -> Job:
+        return app.state.jobs.get(job_id, tenant=principal.tenant if principal else None)  # type: ignore[no-any-return]
+
+    @app.get("/v1/jobs/{job_id}/events", tags=["jobs"])
+    def job_events(job_id: str, principal: Caller) -> StreamingResponse:
+        """Server-sent ``progress`` events until the job is done or failed."""
+        tenant = principal.tenant if principal else None
+        app.state.jobs.get(job_id, tenant=tenant)  # 404 before the stream starts
+
+        def events() -> Iterator[str]:
+            for state in app.state.jobs.follow(job_id, tenant=tenant):
+                yield _sse("progress", state.model_dump(mode="json"))
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    # -- keys -----------------------------------------------------------------------------------
+    @app.post("/v1/keys", tags=["keys"], status_code=201)
+    def create_key(body: KeyBody, principal: Caller) -> KeyCreated:
+        """Create a key (admins); the key is in this response only."""
+        from cairn.auth import parse_duration
+
+        token, record = cairn.create_key(
+            principal=principal,
+            role=body.role,
+            tenant=body.tenant,
+            user=body.user,
+            groups=body.groups,
+            collections=body.collections,
+            expires_in=parse_duration(body.expires) if body.expires else None,
+        )
+        return KeyCreated(key=token, key_id=record.key_id, role=record.role, tenant=record.tenant)
+
+    @app.get("/v1/keys", tags=["keys"])
+    def list_keys(principal: Caller) -> dict[str, list[dict[str, Any]]]:
+        """Keys of this admin's tenant (never their secrets)."""
+        authorize(principal, "manage")
+        records: list[ApiKey] = cairn.keys.list()
+        visible = [r for r in records if principal is None or r.tenant == principal.tenant]
+        return {"keys": [r.model_dump(mode="json", exclude={"digest"}) for r in visible]}
+
+    @app.delete("/v1/keys/{key_id}", tags=["keys"])
+    def revoke_key(key_id: str, principal: Caller) -> dict[str, str]:
+        """Revoke a key (admins); it fails from the next request on."""
+        cairn.revoke_key(key_id, principal=principal)
+        return {"revoked": key_id}
+
+
+def _save(upload: UploadFile, folder: Path, limit: int) -> Path:
+    name = _SAFE_NAME.sub("_", Path(upload.filename or "").name).strip(" .")
+    if not name:
+        raise InvalidRequest("every uploaded file needs a name")
+    target = folder / name
+    written = 0
+    partial = target.with_name(f".{name}.part")
+    with partial.open("wb") as out:
+        while block := upload.file.read(1024 * 1024):
+            written += len(block)
+            if written > limit:
+                out.close()
+                partial.unlink(missing_ok=True)
+                raise LimitExceeded(f"{name} is larger than the upload limit of {limit} bytes")
+            out.write(block)
+    partial.replace(target)
+    if not written:
+        target.unlink(missing_ok=True)
+        raise InvalidRequest(f"{name} is empty")
+    return target
