@@ -7,37 +7,11 @@ Appends must chain, concurrent writers must never overwrite each other (this lea
 from __future__ import annotations
 
 import json
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-import pytest
 
 from cairn.audit import AuditLog, AuditRecord, canonical_json, record_hash
-from cairn.vault import LocalDirStore, ObjectStore
-from cairn.vault.envelope import EnvelopeStore, MasterKey
-from cairn.vault.s3 import S3Options, S3Store
-
-BACKENDS = ["local", "local-sealed", "s3", "s3-sealed"]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    kind: str = request.param
-    inner: ObjectStore
-    if kind.startswith("s3"):
-        request.applymarker(pytest.mark.integration)
-        seaweed = request.getfixturevalue("seaweed")
-        bucket = request.getfixturevalue("seaweed_bucket")
-        inner = S3Store(
-            f"s3://{bucket}/conformance/{request.node.name}",
-            S3Options(multipart_threshold=5 * 1024 * 1024),
-            client=seaweed.client(),
-        )
-    else:
-        inner = LocalDirStore(tmp_path / "store")
-    return EnvelopeStore(inner, MasterKey(os.urandom(32))) if kind.endswith("sealed") else inner
+from cairn.vault import ObjectStore
 
 
 def _fill(log: AuditLog, count: int) -> list[AuditRecord]:

@@ -1,39 +1,16 @@
 """The `ObjectStore` contract, run against every backend: a directory and S3 (SeaweedFS), plain and sealed.
 
-Every backend the vault can use must pass all of these; a new backend is added to BACKENDS.
+Every backend the vault can use must pass all of these; the backends are listed in conftest.py (BACKENDS).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from cairn.errors import NotFound, StorageError
-from cairn.vault import LocalDirStore, ObjectStore
-from cairn.vault.envelope import EnvelopeStore, MasterKey
-from cairn.vault.s3 import S3Options, S3Store
-
-BACKENDS = ["local", "local-sealed", "s3", "s3-sealed"]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    kind: str = request.param
-    inner: ObjectStore
-    if kind.startswith("s3"):
-        request.applymarker(pytest.mark.integration)
-        seaweed = request.getfixturevalue("seaweed")
-        bucket = request.getfixturevalue("seaweed_bucket")
-        inner = S3Store(
-            f"s3://{bucket}/conformance/{request.node.name}",
-            S3Options(multipart_threshold=5 * 1024 * 1024),
-            client=seaweed.client(),
-        )
-    else:
-        inner = LocalDirStore(tmp_path / "store")
-    return EnvelopeStore(inner, MasterKey(os.urandom(32))) if kind.endswith("sealed") else inner
+from cairn.vault import ObjectStore
 
 
 def test_put_then_get_returns_the_same_bytes(store: ObjectStore) -> None:
