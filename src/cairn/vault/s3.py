@@ -191,10 +191,7 @@ class S3Store:
         except Exception as exc:
             if _code(exc) not in ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration", "404"):
                 if _code(exc) == "InvalidRequest":
-                    raise ConfigError(
-                        f"bucket {self.bucket!r} has no Object Lock; create a bucket with Object Lock enabled "
-                        "to keep versions under retention"
-                    ) from exc
+                    raise self._no_lock() from exc
                 raise self._error("read the retention of", key, exc) from exc
         try:
             self.client.put_object_retention(
@@ -202,11 +199,14 @@ class S3Store:
             )
         except Exception as exc:
             if _code(exc) == "InvalidRequest":
-                raise ConfigError(
-                    f"bucket {self.bucket!r} has no Object Lock; create a bucket with Object Lock enabled "
-                    "to keep versions under retention"
-                ) from exc
+                raise self._no_lock() from exc
             raise self._error("set the retention of", key, exc) from exc
+
+    def _no_lock(self) -> ConfigError:
+        return ConfigError(
+            f"bucket {self.bucket!r} has no Object Lock; create a bucket with Object Lock enabled "
+            "to keep versions under retention"
+        )
 
     def supports_retention(self) -> bool:
         try:
