@@ -209,15 +209,21 @@ def _local_user() -> str:
 def _document_access(
     tenant: str | None, allow: Sequence[str] | None, principal: Principal | None
 ) -> DocumentAccess | None:
-    """The tenant and ACL to give documents; ``None`` when neither is asked for (keep what they have)."""
+    """The tenant and ACL to give documents; ``None`` when neither is asked for (keep what they have).
+
+    Without *allow* the ACL is left as it is for known documents (``allowed=None``): giving a
+    document a new version never widens who may see it.
+    """
     if tenant is None and allow is None and principal is None:
         return None
     chosen = tenant or (principal.tenant if principal else "default")
     validate_name(chosen, "tenant")
     if principal is not None and chosen != principal.tenant:
         raise Forbidden(f"this key belongs to tenant {principal.tenant!r} and cannot place documents in {chosen!r}")
+    if allow is None:
+        return DocumentAccess(tenant=chosen, allowed=None)
     entries: list[str] = []
-    for raw in allow if allow is not None else ["*"]:
+    for raw in allow:
         entry = raw.strip()
         if entry == "*":
             entries.append(entry)

@@ -37,7 +37,7 @@ class DocumentOperations(CairnBase):
             "acl.change",
             collection=name,
             documents=ids,
-            detail=f"{access.tenant}: {','.join(access.allowed)}",
+            detail=f"{access.tenant}: {','.join(access.allowed or ())}",
         )
         with ingestor.live.snapshot() as manifest:
             return [_document_info(manifest.documents[doc_id]) for doc_id in ids]

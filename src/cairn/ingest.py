@@ -49,7 +49,7 @@ class DocumentAccess:
     """Who may see a document: its tenant and the identities in its ACL (``*`` is everyone in the tenant)."""
 
     tenant: str = "default"
-    allowed: tuple[str, ...] = ("*",)
+    allowed: tuple[str, ...] | None = ("*",)  # None: keep a known document's ACL (new ones: everyone)
 
 
 def document_id(source: str) -> str:
@@ -251,10 +251,14 @@ class Ingestor:
         record = manifest.documents.get(doc_id)
         if record is None:
             default = self.access or DocumentAccess()
-            record = DocumentRecord(doc_id=doc_id, source=source, tenant=default.tenant, allowed=list(default.allowed))
+            record = DocumentRecord(
+                doc_id=doc_id, source=source, tenant=default.tenant, allowed=list(default.allowed or ("*",))
+            )
         record = record.model_copy(deep=True)
         if self.access is not None:
-            record.tenant, record.allowed = self.access.tenant, list(self.access.allowed)
+            record.tenant = self.access.tenant
+            if self.access.allowed is not None:
+                record.allowed = list(self.access.allowed)
         number = record.next_version()
         try:
             with clock.stage("chunk"):
@@ -365,12 +369,15 @@ class Ingestor:
             manifest.documents[d]
             for d in doc_ids
             if d in manifest.documents
-            and (manifest.documents[d].tenant, manifest.documents[d].allowed) != (access.tenant, list(access.allowed))
+            and (manifest.documents[d].tenant, manifest.documents[d].allowed)
+            != (access.tenant, list(access.allowed) if access.allowed is not None else manifest.documents[d].allowed)
         ]
         if not changed:
             return
         for doc in changed:
-            doc.tenant, doc.allowed = access.tenant, list(access.allowed)
+            doc.tenant = access.tenant
+            if access.allowed is not None:
+                doc.allowed = list(access.allowed)
         self._save(manifest)
         for doc in changed:
             version = doc.live_version()
