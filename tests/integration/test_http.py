@@ -148,3 +148,29 @@ def test_keys_over_http_and_revocation_applies_to_the_next_request(service: tupl
     listed = client.get("/v1/keys", headers=auth(tokens["admin"])).text
     assert "digest" not in listed
     assert key["key"].rsplit("_", 1)[1] not in listed
+
+
+def test_bodies_are_limited_even_when_chunked_and_uploads_leave_no_copy(
+    service: tuple[TestClient, dict[str, str]], docs: Path, cairn: Cairn
+) -> None:
+    """A chunked body past the limit gets 413 without being read whole; after an upload job no plaintext copy
+    of the upload stays on the server (the vault keeps the bytes)."""
+    client, tokens = service
+
+    def body() -> Iterator[bytes]:
+        yield b'{"query": "'
+        for _ in range(200):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    response = client.post(
+        "/v1/search", content=body(), headers={**auth(tokens["reader"]), "content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+
+    assert upload(client, tokens["editor"], docs)["state"] == "done"
+    leftovers = [p for p in (cairn.settings.home / "uploads").rglob("*") if p.is_file()]
+    assert leftovers == []
+    leave = next(d for d in cairn.documents() if d.source.endswith("leave.md"))
+    assert cairn.document_bytes(leave.doc_id) == (docs / "leave.md").read_bytes()

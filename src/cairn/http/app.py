@@ -8,6 +8,7 @@ with stable codes; unexpected failures say "internal error" and nothing more.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn import __version__
 from cairn.auth import Principal
@@ -94,6 +96,49 @@ class _RateLimiter:
             return True
 
 
+class _BodyLimit:
+    """Counts the bytes a request body actually carries (chunked bodies declare no length)."""
+
+    def __init__(self, app: ASGIApp, limits: ServiceLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        bound = self.limits.max_upload_bytes if path.endswith("/documents") else self.limits.max_request_bytes
+        seen = 0
+        exceeded = False
+        replaced = False
+
+        async def limited() -> Message:
+            nonlocal seen, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > bound:
+                    exceeded = True
+                    raise LimitExceeded(f"request bodies are limited to {bound} bytes")
+            return message
+
+        async def answer(message: Message) -> None:
+            # Whatever the app makes of the aborted read, the client learns the body was too large.
+            nonlocal replaced
+            if not exceeded:
+                await send(message)
+                return
+            if not replaced:
+                replaced = True
+                body = json.dumps(error_body("too_large", f"request bodies are limited to {bound} bytes")).encode()
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 413, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, limited, answer)
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
@@ -117,6 +162,7 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
     app.state.jobs = JobBoard()
     app.state.limits = limits
     app.state.dev = dev
+    app.add_middleware(_BodyLimit, limits=limits)
     limiter = _RateLimiter(limits.requests_per_minute)
     registry = CollectorRegistry()
     requests = Counter("cairn_http_requests", "HTTP requests", ["route", "status"], registry=registry)
@@ -154,7 +200,8 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        # 400: a body FastAPI could not decode at all (such as JSON nested deeper than the decoder allows).
+        code = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
 
     @app.exception_handler(Exception)

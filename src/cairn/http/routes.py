@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, Security, UploadFile
 from fastapi.responses import Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from cairn.access import authorize
 from cairn.auth import ApiKey, Principal
 from cairn.core import Cairn
-from cairn.errors import Forbidden, InvalidRequest, LimitExceeded
+from cairn.errors import Forbidden, InvalidRequest, LimitExceeded, NotFound
 from cairn.models import Answer, DocumentInfo, SearchResult
+from cairn.settings import validate_collection_name
 
 from .jobs import Job
 
@@ -86,8 +90,16 @@ def _question(messages: list[ChatMessage]) -> str:
     raise InvalidRequest("the conversation has no user message to answer")
 
 
-def _caller(request: Request) -> Principal | None:
-    """The authenticated principal of the request (see `cairn.http.app.create_app`)."""
+_bearer = HTTPBearer(auto_error=False, description="An API key from `cairn keys create`: `Bearer cairn_...`.")
+
+
+def _caller(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None
+) -> Principal | None:
+    """The authenticated principal of the request (see `cairn.http.app.create_app`).
+
+    The bearer parameter declares the key in the OpenAPI schema; the check itself reads the header.
+    """
     return request.app.state.principal_dependency(request)  # type: ignore[no-any-return]
 
 
@@ -168,8 +180,10 @@ def register(app: FastAPI) -> None:
 
     @app.delete("/v1/collections/{name}", tags=["collections"])
     def drop(name: str, principal: Caller) -> dict[str, str]:
-        """Drop a collection's index and manifest (admins); document bytes stay in the vault."""
+        """Drop a collection's index and manifest (admins of the tenant owning all of it); bytes stay in the vault."""
         authorize(principal, "manage", name)
+        if principal is not None:
+            _only_own_documents(cairn, name, principal)
         cairn.drop_collection(name)
         return {"dropped": name}
 
@@ -227,33 +241,55 @@ def register(app: FastAPI) -> None:
         if principal is not None and owner_tenant != principal.tenant:
             raise Forbidden(f"this key belongs to tenant {principal.tenant!r} and cannot upload to {owner_tenant!r}")
         folder = cairn.settings.home / "uploads" / _SAFE_NAME.sub("_", owner_tenant) / name
-        folder.mkdir(parents=True, exist_ok=True)
-        saved = [_save(upload, folder, app.state.limits.max_upload_bytes) for upload in files]
+        # Each request stages its files apart; the job moves them to their stable paths (a path names a
+        # document) just before ingesting and deletes them after: the vault keeps the bytes, nothing else.
+        staging = cairn.settings.home / "uploads" / ".staging" / secrets.token_hex(8)
+        staging.mkdir(parents=True)
+        try:
+            staged = [_save(upload, staging, app.state.limits.max_upload_bytes) for upload in files]
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         allowed = [a for a in allow.split(",") if a.strip()] if allow is not None else None
         owner = principal.key_id if principal else "local"
 
         def run(progress: Any) -> Any:
-            return cairn.ingest(
-                saved, collection=name, tenant=owner_tenant, allow=allowed, principal=principal, progress=progress
-            )
+            folder.mkdir(parents=True, exist_ok=True)
+            placed = [path.replace(folder / path.name) for path in staged]
+            try:
+                return cairn.ingest(
+                    placed, collection=name, tenant=owner_tenant, allow=allowed, principal=principal, progress=progress
+                )
+            finally:
+                for path in placed:
+                    path.unlink(missing_ok=True)
+                shutil.rmtree(staging, ignore_errors=True)
 
         return app.state.jobs.submit(collection=name, tenant=owner_tenant, owner=owner, run=run)  # type: ignore[no-any-return]
 
     # -- jobs -----------------------------------------------------------------------------------
+    def visible_job(job_id: str, principal: Principal | None) -> Job:
+        """The job, if it is of the key's tenant and in a collection the key may use; else not found, alike."""
+        found: Job = app.state.jobs.get(job_id, tenant=principal.tenant if principal else None)
+        if principal is not None and not principal.may_use(found.collection):
+            raise NotFound(f"no job {job_id!r}")
+        return found
+
     @app.get("/v1/jobs", tags=["jobs"])
     def jobs(principal: Caller) -> dict[str, list[Job]]:
-        """Ingest jobs of this key's tenant."""
-        return {"jobs": app.state.jobs.list(tenant=principal.tenant if principal else None)}
+        """Ingest jobs of this key's tenant, in the collections it may use."""
+        listed: list[Job] = app.state.jobs.list(tenant=principal.tenant if principal else None)
+        return {"jobs": [j for j in listed if principal is None or principal.may_use(j.collection)]}
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
     def job(job_id: str, principal: Caller) -> Job:
-        return app.state.jobs.get(job_id, tenant=principal.tenant if principal else None)  # type: ignore[no-any-return]
+        return visible_job(job_id, principal)
 
     @app.get("/v1/jobs/{job_id}/events", tags=["jobs"])
     def job_events(job_id: str, principal: Caller) -> StreamingResponse:
         """Server-sent ``progress`` events until the job is done or failed."""
         tenant = principal.tenant if principal else None
-        app.state.jobs.get(job_id, tenant=tenant)  # 404 before the stream starts
+        visible_job(job_id, principal)  # 404 before the stream starts
 
         def events() -> Iterator[str]:
             for state in app.state.jobs.follow(job_id, tenant=tenant):
@@ -291,6 +327,20 @@ def register(app: FastAPI) -> None:
         """Revoke a key (admins); it fails from the next request on."""
         cairn.revoke_key(key_id, principal=principal)
         return {"revoked": key_id}
+
+
+def _only_own_documents(cairn: Cairn, name: str, principal: Principal) -> None:
+    """Refuse to drop a collection holding documents (live or removed) of a tenant other than the key's."""
+    try:
+        validate_collection_name(name)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    manifest = cairn.vault.load_manifest(name)
+    if manifest is not None and any(doc.tenant != principal.tenant for doc in manifest.documents.values()):
+        raise Forbidden(
+            f"collection {name!r} also holds documents of other tenants, so a key of tenant {principal.tenant!r} "
+            f"cannot drop it; remove your documents instead, or drop it on the host (cairn collections drop {name})"
+        )
 
 
 def _save(upload: UploadFile, folder: Path, limit: int) -> Path:

@@ -295,6 +295,9 @@ class MilvusIndex:
                     name, reqs=requests, ranker=RRFRanker(rrf_k), limit=k, output_fields=_OUTPUT_FIELDS
                 )
         except Exception as exc:
+            if "NaN or Inf" in str(exc):
+                # Milvus Lite cannot score BM25 over an index without rows: nothing matches.
+                return []
             raise EngineError(f"search in collection {collection!r} failed: {exc}", collection=collection) from exc
         return [_to_hit(hit) for hit in result[0]]
 

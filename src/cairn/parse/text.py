@@ -34,7 +34,12 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 # \v and \f separate words visually, so they become spaces rather than vanish.
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f\r]")
 _SPACE_LIKE = re.compile("[\x0b\x0c]")
-_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+# Invisible format characters (Unicode category Cf): zero-width marks, soft hyphens, and the bidi
+# controls that can make text read differently than it is stored (U+202E and kin).
+_ZERO_WIDTH = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
 # Lone surrogates (from JSON "\\ud800" escapes or "surrogateescape" decoding) cannot be encoded.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[^\S\n]*\n)+")
