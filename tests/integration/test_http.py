@@ -174,3 +174,23 @@ def test_bodies_are_limited_even_when_chunked_and_uploads_leave_no_copy(
     assert leftovers == []
     leave = next(d for d in cairn.documents() if d.source.endswith("leave.md"))
     assert cairn.document_bytes(leave.doc_id) == (docs / "leave.md").read_bytes()
+
+
+def test_a_request_that_runs_out_of_time_gets_a_json_504(cairn: Cairn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the request timeout the client gets 504 with the stable code 'timeout', not a hung connection."""
+    from cairn.http import ServiceLimits
+
+    token, _ = cairn.create_key(role="reader", tenant="acme")
+
+    def slow_search(*args: object, **kwargs: object) -> object:
+        time.sleep(1.5)
+        from cairn.models import SearchResult
+
+        return SearchResult(hits=[])
+
+    monkeypatch.setattr(cairn, "search", slow_search)
+    app = create_app(cairn, limits=ServiceLimits(request_timeout_s=0.3))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/v1/search", json={"query": "anything"}, headers=auth(token))
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "timeout"

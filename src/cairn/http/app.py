@@ -8,6 +8,7 @@ with stable codes; unexpected failures say "internal error" and nothing more.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -73,6 +74,9 @@ class ServiceLimits:
     max_request_bytes: int = 1024 * 1024
     max_upload_bytes: int = 200 * 1024 * 1024
     requests_per_minute: int = 600
+    # Time to the first byte of the response; streams then flow. The work of a request that runs
+    # out of time is abandoned by the client, not killed: keep it below the proxy's own timeout.
+    request_timeout_s: float = 60.0
 
 
 class _RateLimiter:
@@ -175,7 +179,13 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
         if declared is not None and (not declared.isdigit() or int(declared) > bound):
             return JSONResponse(error_body("too_large", f"request bodies are limited to {bound} bytes"), 413)
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await asyncio.wait_for(call_next(request), limits.request_timeout_s)
+        except TimeoutError:
+            message = (
+                f"the request took longer than {limits.request_timeout_s:g} s; try a smaller k or a narrower filter"
+            )
+            response = JSONResponse(error_body("timeout", message), 504)
         route = request.scope.get("route")
         name = getattr(route, "path", "unmatched")
         requests.labels(name, str(response.status_code)).inc()
