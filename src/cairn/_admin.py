@@ -33,12 +33,25 @@ class Administration(CairnBase):
         self._record(principal, "key.revoke", target=key_id)
         return record
 
-    def drop_collection(self, collection: str) -> None:
-        """Delete the collection's index and manifest. Original document bytes stay in the vault."""
+    def drop_collection(self, collection: str, *, principal: Principal | None = None) -> None:
+        """Delete the collection's index and manifest. Original document bytes stay in the vault.
+
+        A key may drop only a collection whose documents (live or removed) all belong to its tenant;
+        the check and the drop happen under the collection's write lock, so no upload slips between.
+        """
         name = self._collection(collection)
+        authorize(principal, "manage", name)
         live = self._live_manifest(name)
         with live.write_lock:
-            self.index.drop_collection(live.draft().index_name)
+            manifest = live.draft()
+            if principal is not None and any(d.tenant != principal.tenant for d in manifest.documents.values()):
+                raise Forbidden(
+                    f"collection {name!r} also holds documents of other tenants, so a key of tenant "
+                    f"{principal.tenant!r} cannot drop it; remove your documents instead, or drop it on the host "
+                    f"(cairn collections drop {name})"
+                )
+            self._record(principal, "collection.drop", collection=name)
+            self.index.drop_collection(manifest.index_name)
             self.vault.delete_collection(name)
             with self._lock:
                 self._live.pop(name, None)
