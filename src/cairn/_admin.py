@@ -23,6 +23,11 @@ class Administration(CairnBase):
         self._record(principal, "key.create", target=record.key_id, detail=f"{record.role} of {record.tenant}")
         return token, record
 
+    def list_keys(self, *, principal: Principal | None = None) -> list[ApiKey]:
+        """The keys an admin may see: those of its own tenant (all of them for the local caller)."""
+        authorize(principal, "manage")
+        return [k for k in self.keys.list() if principal is None or k.tenant == principal.tenant]
+
     def revoke_key(self, key_id: str, *, principal: Principal | None = None) -> ApiKey:
         """Revoke a key; it fails from the next request on."""
         authorize(principal, "manage")

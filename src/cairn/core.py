@@ -129,6 +129,10 @@ class Cairn(DocumentOperations, Administration):
         return extractive_answer(question, hits, self.embedder_for(model))
 
     # -- collections and documents ---------------------------------------------------------------
+    def collection_names(self, *, principal: Principal | None = None) -> list[str]:
+        """The collections a key is granted (every collection for the local caller)."""
+        return [n for n in self.vault.list_collections() if principal is None or principal.may_use(n)]
+
     def collections(self) -> list[CollectionInfo]:
         return [self.collection_info(name) for name in self.vault.list_collections()]
 

@@ -9,16 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cairn.auth import ROLES, KeyStore, parse_duration
+from cairn.auth import ROLES, parse_duration
 from cairn.cli.output import JsonOpt, console, errors_reported, print_json
 from cairn.core import Cairn
 from cairn.errors import InvalidRequest
 
 app = typer.Typer(help="Create, list and revoke API keys (stored hashed in the vault).", no_args_is_help=True)
-
-
-def _keys() -> KeyStore:
-    return KeyStore(Cairn().vault.store)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -61,7 +57,7 @@ def create(
 def list_(as_json: JsonOpt = False) -> None:
     """List keys (never their secrets)."""
     with errors_reported(as_json):
-        records = _keys().list()
+        records = Cairn().list_keys()
         if as_json:
             print_json({"keys": [r.model_dump(mode="json", exclude={"digest"}) for r in records]})
             return

@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from cairn.access import authorize
-from cairn.auth import ApiKey, Principal
+from cairn.auth import Principal
 from cairn.core import Cairn
 from cairn.errors import Forbidden, InvalidRequest, LimitExceeded, NotFound
 from cairn.models import Answer, DocumentInfo, SearchResult
@@ -163,19 +163,19 @@ def register(app: FastAPI) -> None:
     @app.get("/v1/models", tags=["openai"])
     def models(principal: Caller) -> dict[str, Any]:
         """The collections this key may ask, as OpenAI-style models."""
-        names = [n for n in cairn.vault.list_collections() if principal is None or principal.may_use(n)]
+        names = cairn.collection_names(principal=principal)
         return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "cairn"} for n in names]}
 
     # -- collections --------------------------------------------------------------------------
     @app.get("/v1/collections", tags=["collections"])
     def collections(principal: Caller) -> dict[str, Any]:
         """The collections this key may use, with the number of documents it may see in each."""
-        found = []
-        for name in cairn.vault.list_collections():
-            if principal is not None and not principal.may_use(name):
-                continue
-            found.append({"name": name, "documents": len(cairn.documents(collection=name, principal=principal))})
-        return {"collections": found}
+        return {
+            "collections": [
+                {"name": name, "documents": len(cairn.documents(collection=name, principal=principal))}
+                for name in cairn.collection_names(principal=principal)
+            ]
+        }
 
     @app.delete("/v1/collections/{name}", tags=["collections"])
     def drop(name: str, principal: Caller) -> dict[str, str]:
@@ -313,10 +313,7 @@ def register(app: FastAPI) -> None:
     @app.get("/v1/keys", tags=["keys"])
     def list_keys(principal: Caller) -> dict[str, list[dict[str, Any]]]:
         """Keys of this admin's tenant (never their secrets)."""
-        authorize(principal, "manage")
-        records: list[ApiKey] = cairn.keys.list()
-        visible = [r for r in records if principal is None or r.tenant == principal.tenant]
-        return {"keys": [r.model_dump(mode="json", exclude={"digest"}) for r in visible]}
+        return {"keys": [r.model_dump(mode="json", exclude={"digest"}) for r in cairn.list_keys(principal=principal)]}
 
     @app.delete("/v1/keys/{key_id}", tags=["keys"])
     def revoke_key(key_id: str, principal: Caller) -> dict[str, str]:

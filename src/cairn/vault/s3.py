@@ -78,20 +78,20 @@ class S3Store:
         self._upload(key, data)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
-        # Conditional PUT (If-None-Match: *) where the store has it; content-addressed keys make
-        # the check-then-write fallback harmless, since a racing writer writes the same bytes.
-        if self.exists(key):
-            return False
+        # A small object goes up in one conditional PUT (If-None-Match: *); a large one, or a store
+        # without conditional writes, is checked first. Content-addressed keys make check-then-write
+        # harmless, since a racing writer writes the same bytes.
         if len(data) < self.options.multipart_threshold:
             try:
                 self.client.put_object(IfNoneMatch="*", **self._put_args(key, data), Body=data)
+                return True
             except Exception as exc:
                 if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                     return False
                 if _code(exc) not in ("NotImplemented", "501"):
                     raise self._error("write", key, exc) from exc
-                self._upload(key, data)
-            return True
+        if self.exists(key):
+            return False
         self._upload(key, data)
         return True
 
