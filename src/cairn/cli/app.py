@@ -50,7 +50,8 @@ def ingest(
 ) -> None:
     """Ingest files and folders. Unchanged files are skipped; changed files replace their old version.
 
-    Exits 0 when every file was ingested or unchanged, 3 when some files failed (listed in the report).
+    Exits 0 when every file was ingested, unchanged or skipped (a kind cairn does not index), 3 when some
+    files failed (listed in the report with the reason).
     """
     with errors_reported(as_json), _cairn() as cairn:
         allowed = allow.split(",") if allow is not None else None
