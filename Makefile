@@ -5,11 +5,11 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test lint install system-packages
 
-# Debian packages cairn needs at run time: tesseract for OCR of images and scanned PDFs.
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng
+# Debian packages: tesseract for OCR of images and scanned PDFs; chromium for the web UI's browser tests.
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium
 
 system-packages:
-	@if ! command -v tesseract >/dev/null; then \
+	@if ! command -v tesseract >/dev/null || ! command -v chromium >/dev/null; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
 	fi

@@ -1,4 +1,4 @@
-"""Pytest fixtures for a real SeaweedFS S3 server (see tests/seaweed.py); import them into a conftest.py.
+"""Pytest fixtures for a real SeaweedFS S3 server (see cairn/stack/seaweed.py); import them into a conftest.py.
 
     from tests.s3_fixtures import seaweed, seaweed_bucket  # noqa: F401
 
@@ -13,7 +13,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from tests.seaweed import SeaweedS3
+
+from cairn.stack.seaweed import SeaweedS3
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,10 @@ from cairn.access import permits
 from cairn.audit import AuditLog
 from cairn.auth import KeyStore, Principal, validate_name
 from cairn.embed.base import Embedder
+from cairn.embed.query_cache import QueryEmbeddingCache
 from cairn.errors import Forbidden, InvalidRequest, NotFound
-from cairn.index.milvus import MilvusIndex
+from cairn.generate.pipeline import Generation
+from cairn.index.milvus import MilvusIndex, open_index
 from cairn.ingest import DocumentAccess, Ingestor, document_id
 from cairn.models import (
     DocumentInfo,
@@ -48,6 +50,8 @@ class CairnBase:
         self._live: dict[str, LiveManifest] = {}
         self._parsers: ParsePool | None = None
         self._audit: AuditLog | None = None
+        self._generation: Generation | None = None
+        self.query_cache = QueryEmbeddingCache(self.settings.query_cache_size)
         self._lock = threading.RLock()
 
     # -- components ----------------------------------------------------------------------------
@@ -56,8 +60,7 @@ class CairnBase:
         with self._lock:
             if self._index is None:
                 self.settings.home.mkdir(parents=True, exist_ok=True)
-                token = self.settings.milvus_token.get_secret_value() if self.settings.milvus_token else None
-                self._index = MilvusIndex(self.settings.engine_uri, token=token, dense_index=self.settings.dense_index)
+                self._index = open_index(self.settings)
             return self._index
 
     @property
@@ -96,6 +99,14 @@ class CairnBase:
             if self._audit is None:
                 self._audit = AuditLog(self.vault.store)
             return self._audit
+
+    @property
+    def generation(self) -> Generation:
+        """Answering, reranking and conversation steps, with the LLM and cross-encoder they use."""
+        with self._lock:
+            if self._generation is None:
+                self._generation = Generation(self.settings)
+            return self._generation
 
     @property
     def keys(self) -> KeyStore:

@@ -12,7 +12,8 @@ from cairn.access import authorize, permits, retrieval_filter
 from cairn.auth import Principal
 from cairn.errors import InvalidRequest
 from cairn.filters import compile_filter, filter_from_json, parse_filter
-from cairn.generate import extractive_answer
+from cairn.generate.answer import AnswerStream
+from cairn.generate.conversation import Turn
 from cairn.index.milvus import SEARCH_MODES, SearchMode
 from cairn.ingest import IngestProgress
 from cairn.models import (
@@ -74,12 +75,16 @@ class Cairn(DocumentOperations, Administration):
         mode: SearchMode = "hybrid",
         principal: Principal | None = None,
         filter: str | dict[str, object] | list[object] | None = None,  # noqa: A002 - the API's word
+        rerank: bool = False,
+        diversify: bool = False,
     ) -> SearchResult:
         """The *k* chunks that best match *query*, by dense, keyword (BM25) or hybrid search.
 
         *filter* narrows the search in the grammar of `cairn.filters` (``mime = "application/pdf"
         and version >= 2``) or its JSON form. With a *principal*, only documents of its tenant whose
-        ACL admits it are searched, whatever the filter says.
+        ACL admits it are searched, whatever the filter says. *rerank* reorders a wider candidate
+        pool with the cross-encoder (``CAIRN_RERANK_MODEL``; skipped with a warning when it is not
+        installed); *diversify* picks the *k* by MMR so near-duplicates do not crowd the list.
         """
         if not query.strip():
             raise InvalidRequest("the query is empty; pass the words to search for")
@@ -92,12 +97,14 @@ class Cairn(DocumentOperations, Administration):
         live = self._live_manifest(name)
         with live.snapshot() as manifest:
             # The snapshot names the index and the model together, so a reindex switches both at once.
-            vector = self.embedder_for(manifest.embed_model).embed_query(query) if mode != "keyword" else None
+            # Without BM25 (a Milvus server older than 2.5) every mode runs as dense, so it needs the vector.
+            dense_needed = mode != "keyword" or not self.index.features.bm25
+            vector = self.query_cache.embed(self.embedder_for(manifest.embed_model), query) if dense_needed else None
             self.index.ensure_collection(manifest.index_name, manifest.dim)
             hits = self.index.search(
                 manifest.index_name,
                 mode=mode,
-                k=candidate_pool(k) if mode == "hybrid" else k,
+                k=candidate_pool(k) if mode == "hybrid" or rerank or diversify else k,
                 query_text=query,
                 query_vector=vector,
                 hidden=manifest.hidden_rows(),
@@ -114,19 +121,73 @@ class Cairn(DocumentOperations, Administration):
                 and doc.live == hit.version
             ]
         if mode == "hybrid":
-            hits = promote_exact_phrases(query, hits, k)
+            hits = promote_exact_phrases(query, hits, len(hits) if rerank or diversify else k)
+        warnings: list[str] = []
+        if mode != "dense" and (fallback := self.index.features.fallback_warning):
+            warnings.append(fallback)
+        if rerank or diversify:
+            reordered = self.generation.reorder(
+                query, hits, k, rerank=rerank, diversify=diversify, embedder=self.embedder_for(manifest.embed_model)
+            )
+            hits = reordered.hits
+            warnings.extend(reordered.warnings)
         if principal is not None:  # retrievals made for a key are audited with what they returned
             self._record(principal, "search", collection=name, documents=sorted({h.doc_id for h in hits}))
-        return SearchResult(hits=hits)
+        return SearchResult(hits=hits, warnings=warnings)
 
     def ask(
-        self, question: str, *, collection: str | None = None, k: int = 8, principal: Principal | None = None
+        self,
+        question: str,
+        *,
+        collection: str | None = None,
+        k: int = 8,
+        principal: Principal | None = None,
+        rerank: bool = False,
+        diversify: bool = False,
+        history: Sequence[Turn] = (),
     ) -> Answer:
-        """A grounded answer to *question*: the best supporting sentences, each cited."""
-        hits = self.search(question, collection=collection, k=k, mode="hybrid", principal=principal).hits
+        """A grounded answer to *question*, each sentence citing a passage, each citation verified.
+
+        With ``CAIRN_LLM_BASE_URL`` set, an LLM writes it from the retrieved passages; otherwise it
+        is extractive (the best supporting sentences). *history* holds the earlier turns of a
+        conversation, oldest first: a follow-up is made standalone before retrieval.
+        """
+        return self.ask_stream(
+            question,
+            collection=collection,
+            k=k,
+            principal=principal,
+            rerank=rerank,
+            diversify=diversify,
+            history=history,
+        ).result()
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        collection: str | None = None,
+        k: int = 8,
+        principal: Principal | None = None,
+        rerank: bool = False,
+        diversify: bool = False,
+        history: Sequence[Turn] = (),
+    ) -> AnswerStream:
+        """The same answer as `ask`, as text pieces while it is generated; ``.result()`` is the `Answer`.
+
+        The LLM request is made before this returns, so an unreachable endpoint raises here.
+        """
+        if not question.strip():
+            raise InvalidRequest("the question is empty; pass what you want to know")
+        query = self.generation.standalone(question, history)
+        found = self.search(
+            query, collection=collection, k=k, mode="hybrid", principal=principal, rerank=rerank, diversify=diversify
+        )
         with self._live_manifest(self._collection(collection)).snapshot() as manifest:
             model = manifest.embed_model
-        return extractive_answer(question, hits, self.embedder_for(model))
+        return self.generation.answer(
+            query, found.hits, self.embedder_for(model), asked=question, warnings=found.warnings
+        )
 
     # -- collections and documents ---------------------------------------------------------------
     def collection_names(self, *, principal: Principal | None = None) -> list[str]:
@@ -149,6 +210,8 @@ class Cairn(DocumentOperations, Administration):
                 embed_model=manifest.embed_model,
                 dim=manifest.dim,
                 engine=self.index.engine,
+                engine_version=self.index.features.version,
+                features=self.index.features.active,
                 retention=f"{manifest.retention.mode} {manifest.retention.days} days" if manifest.retention else None,
             )
 

@@ -9,6 +9,7 @@
     │   └── LimitExceeded           a file broke a parse limit (time, memory, size, nesting)
     ├── EmbeddingError              the embedding model could not be loaded or run
     ├── EngineError                 the vector engine (Milvus) refused or failed an operation
+    ├── GenerationError             the LLM endpoint failed, timed out or refused the request
     ├── NotFound                    a collection, document or version does not exist
     ├── InvalidRequest              arguments to a call are out of range or malformed
     ├── RateLimited                 too many requests from one key; retry later
@@ -29,6 +30,8 @@ __all__ = [
     "EmbeddingError",
     "EngineError",
     "Forbidden",
+    "GenerationError",
+    "InsecureEngine",
     "IntegrityError",
     "InvalidRequest",
     "LimitExceeded",
@@ -87,6 +90,18 @@ class EngineError(CairnError):
     def __init__(self, message: str, *, collection: str | None = None) -> None:
         super().__init__(message)
         self.collection = collection
+
+
+class InsecureEngine(EngineError):
+    """The Milvus server accepts its factory login (root:Milvus) or no login at all; cairn will not use it."""
+
+
+class GenerationError(CairnError):
+    """The LLM endpoint could not be reached, timed out after its retries, or refused the request."""
+
+    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
 
 
 class NotFound(CairnError):

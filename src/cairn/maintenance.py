@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from cairn.embed.base import Embedder, embed_with_cache
 from cairn.errors import CairnError
-from cairn.index.milvus import IndexedDocument, MilvusIndex
+from cairn.index.milvus import IndexedDocument, MilvusIndex, RowBatch
 from cairn.snapshots import LiveManifest
 from cairn.vault.manifest import DocumentRecord, Manifest, RowSet
 from cairn.vault.store import EmbeddingCache, Vault
@@ -104,6 +104,7 @@ def reindex(
         index.drop_collection(new.index_name)  # leftovers of an interrupted reindex
         index.ensure_collection(new.index_name, new.dim)
         documents = new.live_documents()
+        rows = RowBatch(index, new.index_name)
         for done, doc in enumerate(documents, start=1):
             version = doc.live_version()
             assert version is not None
@@ -123,16 +124,19 @@ def reindex(
             )
             if new.retention is not None:
                 vault.retain_version(version, new.retention)
-            index.insert(new.index_name, IndexedDocument.of(doc, version), chunks, vectors)
+            rows.add(IndexedDocument.of(doc, version), chunks, vectors)
             report.documents += 1
             report.chunks += len(chunks)
             report.embedded += embedded
             if progress:
                 progress(done, len(documents))
+        rows.flush()
         cache.flush()
-        # The switch: one manifest write and one publish move every reader to the new index and model.
+        # The switch: one manifest write and one publish move every reader to the new index and model;
+        # on a server, the collection's alias moves with them for anything else that reads through it.
         vault.save_manifest(new)
         epoch = live.publish(new)
+        index.point_alias(new.collection, new.index_name)
         live.wait_for_readers(epoch)
         index.drop_collection(old.index_name)
     report.seconds = round(time.perf_counter() - started, 2)
@@ -146,12 +150,14 @@ def rebuild(vault: Vault, index: MilvusIndex, live: LiveManifest) -> int:
         index.drop_collection(manifest.index_name)
         index.ensure_collection(manifest.index_name, manifest.dim)
         rows = 0
+        batch = RowBatch(index, manifest.index_name)
         for doc in manifest.live_documents():
             version = doc.live_version()
             assert version is not None
             chunks, vectors = vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
-            index.insert(manifest.index_name, IndexedDocument.of(doc, version), chunks, vectors)
+            batch.add(IndexedDocument.of(doc, version), chunks, vectors)
             rows += len(chunks)
+        batch.flush()
         if manifest.hidden_rows():
             manifest.pending, manifest.retired = [], []
             vault.save_manifest(manifest)

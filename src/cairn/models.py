@@ -143,6 +143,7 @@ class SearchHit(BaseModel):
 
 class SearchResult(BaseModel):
     hits: list[SearchHit]
+    warnings: list[str] = Field(default_factory=list, description="Steps that were skipped, and why.")
 
 
 class Citation(BaseModel):
@@ -155,11 +156,23 @@ class Citation(BaseModel):
     chunk_id: str
     version: int
     metadata: dict[str, str] = Field(default_factory=dict)
+    support: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="How well the passage supports the sentences citing it (0-1)."
+    )
+    supported: bool = Field(default=False, description="Every sentence citing the passage is supported by it.")
 
 
 class Answer(BaseModel):
+    """An answer whose sentences cite ``citations`` as ``[n]`` (n counts from 1).
+
+    ``generator`` is ``extractive`` or the LLM's model name; ``warnings`` name citations that did not
+    support their sentence and steps that were skipped (a reranker that is not installed).
+    """
+
     answer: str
     citations: list[Citation]
+    generator: str = "extractive"
+    warnings: list[str] = Field(default_factory=list)
 
 
 class DocumentVersionInfo(BaseModel):
@@ -190,4 +203,6 @@ class CollectionInfo(BaseModel):
     embed_model: str
     dim: int
     engine: str
+    engine_version: str = ""
+    features: list[str] = Field(default_factory=list)
     retention: str | None = None

@@ -48,6 +48,29 @@ class Settings(BaseSettings):
     milvus_token: SecretStr | None = Field(
         default=None, description="user:password or API token for the Milvus server."
     )
+    milvus_tls_ca: Path | None = Field(
+        default=None, description="CA certificate that signed the Milvus server's TLS certificate (https:// URIs)."
+    )
+    milvus_insecure: bool = Field(
+        default=False,
+        description="Allow a Milvus server that still accepts root:Milvus or has authentication off (never in "
+        "production).",
+    )
+    milvus_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
+        default="Bounded",
+        description="Consistency of searches on a Milvus server; reads right after this process's writes, "
+        "deletes and ACL changes are Strong regardless.",
+    )
+    milvus_bucket: str | None = Field(
+        default=None,
+        description="The S3 bucket the Milvus server persists to (its minio.bucketName); enables bulk import "
+        "of large batches through it, with the AWS_* endpoint and credentials.",
+    )
+    bulk_insert_min_rows: int = Field(
+        default=20_000,
+        ge=1,
+        description="Batches of at least this many rows use bulk import (with CAIRN_MILVUS_BUCKET).",
+    )
     default_collection: str = "default"
     embed_model: str = Field(
         default="all-MiniLM-L6-v2",
@@ -57,13 +80,16 @@ class Settings(BaseSettings):
     embed_device: str = "cpu"
     chunk_max_tokens: int = Field(default=256, ge=16, le=8192, description="Upper bound, incl. special tokens.")
     chunk_overlap_tokens: int = Field(default=32, ge=0)
-    rrf_k: int = Field(default=60, ge=1)
+    rrf_k: int = Field(default=5, ge=1, description="RRF constant of hybrid fusion; 5 measured best (docs/quality.md).")
     dense_index: Literal["FLAT", "AUTOINDEX", "IVF_FLAT", "HNSW"] = Field(
         default="FLAT",
         description="Vector index for new collections. FLAT is exact; on Milvus Lite 2.5 AUTOINDEX/IVF_FLAT "
         "lost most recall on the benchmark here (docs/benchmarks.md). HNSW needs a Milvus server.",
     )
     ingest_batch_chunks: int = Field(default=256, ge=1, description="Chunks embedded and committed together.")
+    query_cache_size: int = Field(
+        default=1024, ge=0, description="Query vectors kept (LRU, by model and text); 0 embeds every query anew."
+    )
     parse_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, le=256, description="Parser processes per ingest."
     )
@@ -95,6 +121,33 @@ class Settings(BaseSettings):
         default=None, description="Master key for client-side envelope encryption (AES-256-GCM) of the vault."
     )
     encryption_key: SecretStr | None = Field(default=None, description="The same, as base64 or hex text.")
+    llm_base_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible endpoint (vLLM http://host:8000/v1, Ollama http://host:11434/v1, "
+        "llama.cpp http://host:8080/v1, TGI http://host:8080/v1, https://api.openai.com/v1); unset means "
+        "extractive answers.",
+    )
+    llm_model: str | None = Field(default=None, description="The model name the endpoint serves.")
+    llm_api_key: SecretStr | None = Field(default=None, description="Bearer key for the endpoint, if it needs one.")
+    llm_context_tokens: int = Field(
+        default=8192, ge=1024, le=4_000_000, description="The model's context size; passages are packed to fit."
+    )
+    llm_max_answer_tokens: int = Field(
+        default=512, ge=16, description="Tokens reserved for (and allowed to) the answer."
+    )
+    llm_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="Time one LLM request attempt may take.")
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed LLM request, with backoff.")
+    rerank_model: str = Field(
+        default="cross-encoder/ms-marco-MiniLM-L6-v2",
+        description="sentence-transformers CrossEncoder (a local directory or a hub cache entry; never downloaded) "
+        "used by search/ask with rerank.",
+    )
+    citation_min_support: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Support (0-1) a cited passage must give its sentence."
+    )
+    citation_policy: Literal["flag", "drop"] = Field(
+        default="flag", description="What happens to a citation below the support floor: flag it or drop it."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -138,6 +191,27 @@ class Settings(BaseSettings):
     @property
     def vault_dir(self) -> Path:
         return self.home / "vault"
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_base_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"CAIRN_LLM_BASE_URL={value!r} is not an http(s) URL such as http://localhost:8000/v1")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _llm_complete(self) -> Settings:
+        if self.llm_base_url is not None and not self.llm_model:
+            raise ValueError(f"CAIRN_LLM_BASE_URL={self.llm_base_url} needs CAIRN_LLM_MODEL (the model it serves)")
+        if self.llm_max_answer_tokens * 2 > self.llm_context_tokens:
+            raise ValueError(
+                f"llm_max_answer_tokens={self.llm_max_answer_tokens} must be at most half of "
+                f"llm_context_tokens={self.llm_context_tokens}, to leave room for the passages"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_encryption_key(self) -> Settings:

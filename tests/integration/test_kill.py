@@ -13,9 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.seaweed import SeaweedS3
 
 from cairn import Cairn, Settings
+from cairn.stack.seaweed import SeaweedS3
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.seaweed import SeaweedS3
 
 from cairn import Cairn, Settings
 from cairn.errors import ConfigError, NotFound, StorageError
+from cairn.stack.seaweed import SeaweedS3
 from cairn.vault.s3 import S3Store
 
 pytestmark = pytest.mark.integration

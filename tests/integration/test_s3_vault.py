@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.seaweed import SeaweedS3
 
 from cairn import Cairn, Settings
 from cairn.errors import ConfigError, IntegrityError, StorageError
+from cairn.stack.seaweed import SeaweedS3
 from cairn.vault.envelope import EnvelopeStore, MasterKey
 from cairn.vault.s3 import S3Options, S3Store
 

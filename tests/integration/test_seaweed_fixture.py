@@ -16,7 +16,8 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from tests.seaweed import LOOPBACK, SeaweedS3, SeaweedStartError
+
+from cairn.stack.seaweed import LOOPBACK, SeaweedS3, SeaweedStartError
 
 pytestmark = pytest.mark.integration
 

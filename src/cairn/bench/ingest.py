@@ -1,9 +1,10 @@
-"""Ingest throughput against the raw embedder on the same chunks.
+"""Ingest throughput against the raw embedder on the same chunks, and against LangChain and LlamaIndex.
 
 The pipeline is measured end to end on a cold vault (nothing cached), then the very chunks it
 produced are embedded again by the bare model with the same batch size. Their ratio says how
 much of the embedder's speed the pipeline keeps: parsing, chunking, vault writes and Milvus
-inserts are the overhead.
+inserts are the overhead. With ``peers``, the same files go through each peer framework
+(`cairn.bench.peers`) in a process of its own, on the same model and engine.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cairn.bench.peers import bench_peer, coverage
 from cairn.core import Cairn
+from cairn.ingest import discover
 from cairn.settings import Settings
 
 __all__ = ["bench_ingest", "machine"]
@@ -40,12 +44,15 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory_gib, "python": platform.python_version()}
 
 
-def bench_ingest(corpus: list[Path], *, batch_size: int = 32) -> dict[str, Any]:
+def bench_ingest(corpus: list[Path], *, batch_size: int = 32, peers: Sequence[str] = ()) -> dict[str, Any]:
+    """Ingest *corpus* into a scratch home; the raw embedder and each of *peers* on the same input."""
+    files, _ = discover(corpus)
     with tempfile.TemporaryDirectory(prefix="cairn-bench-") as home:
         cairn = Cairn(Settings(home=Path(home), embed_batch_size=batch_size))
         embedder = cairn.embedder
         embedder.embed_documents(["warm up the model"] * 4)
         cairn.index  # noqa: B018 - open the engine before the clock starts
+        list(cairn.parsers.parse([str(f) for f in files[:2]]))  # start the parser processes, as peers import first
         started = time.perf_counter()
         report = cairn.ingest(corpus, collection="bench")
         ingest_s = time.perf_counter() - started
@@ -65,7 +72,12 @@ def bench_ingest(corpus: list[Path], *, batch_size: int = 32) -> dict[str, Any]:
         started = time.perf_counter()
         again = cairn.ingest(corpus, collection="bench")
         reingest_s = time.perf_counter() - started
+        limit = embedder.max_tokens - embedder.special_tokens
         cairn.close()
+        peer_results = [bench_peer(name, files, Path(home)) for name in peers]
+    for peer in peer_results:
+        if "seconds" in peer:
+            peer["cairn_speedup"] = round(peer["seconds"] / ingest_s, 2)
     return {
         "machine": machine(),
         "corpus": [str(p) for p in corpus],
@@ -77,10 +89,16 @@ def bench_ingest(corpus: list[Path], *, batch_size: int = 32) -> dict[str, Any]:
         "tokens": tokens,
         "ingest_s": round(ingest_s, 2),
         "ingest_chunks_per_s": round(report.chunks / ingest_s, 1),
+        "ingest_pages_per_s": round(report.files / ingest_s, 2),
+        "ingest_tokens_per_s": round(tokens / ingest_s, 1),
         "raw_embed_s": round(raw_s, 2),
         "raw_embed_chunks_per_s": round(len(texts) / raw_s, 1),
+        "raw_embed_tokens_per_s": round(tokens / raw_s, 1),
         "ratio_ingest_to_raw": round(raw_s / ingest_s, 3),
+        "model_input_limit_tokens": limit,
+        "lost_coverage": coverage(embedder.count_tokens(texts), limit)["lost_coverage"],
         "stage_seconds": report.seconds,
         "reingest_unchanged_s": round(reingest_s, 2),
         "reingest_unchanged_files": again.unchanged,
+        "peers": peer_results,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,7 +14,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn.cli import audit, bench, collections, docs, keys, maintenance, serve
+from cairn.cli import audit, bench, collections, docs, keys, maintenance, serve, stack
+from cairn.cli.eval import evaluate
 from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json, render
 from cairn.core import Cairn
 from cairn.index.milvus import SearchMode
@@ -27,6 +29,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Use a Milvus server even though it still accepts root:Milvus or has authentication off.",
+        ),
+    ] = False,
+) -> None:
+    if insecure:
+        os.environ["CAIRN_MILVUS_INSECURE"] = "1"
 
 
 # Exit code of `cairn ingest` when the run finished but some files could not be ingested.
@@ -141,18 +157,45 @@ def _show_hits(result: SearchResult) -> None:
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
     collection: CollectionOpt = None,
+    k: Annotated[int, typer.Option("-k", help="Passages to retrieve.")] = 8,
+    rerank: Annotated[
+        bool, typer.Option("--rerank", help="Rerank with the cross-encoder (CAIRN_RERANK_MODEL).")
+    ] = False,
+    diversify: Annotated[bool, typer.Option("--diversify", help="Choose passages by MMR (fewer near-copies).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer QUESTION from the documents, citing each source."""
+    """Answer QUESTION from the documents, citing each source.
+
+    With CAIRN_LLM_BASE_URL set, an OpenAI-compatible LLM writes the answer and it is printed as it is
+    generated; otherwise the answer quotes the best sentences. Each citation shows its support (0-1): how
+    well the passage backs the sentences that cite it.
+    """
     with errors_reported(as_json):
-        answer = _cairn().ask(question, collection=collection)
-        render(as_json, answer, lambda: show_answer(question, answer))
+        stream = _cairn().ask_stream(question, collection=collection, k=k, rerank=rerank, diversify=diversify)
+        if as_json:
+            print_json(stream.result())
+            return
+        console.print(f"[bold]{escape(question)}[/]")
+        for piece in stream:
+            console.print(escape(piece), end="", highlight=False, soft_wrap=True)
+        console.print()
+        _show_citations(stream.result())
 
 
 def show_answer(question: str, answer: Answer) -> None:
     console.print(Panel(escape(answer.answer), title=f"[bold]{escape(question)}", title_align="left"))
+    _show_citations(answer)
+
+
+def _show_citations(answer: Answer) -> None:
     for number, citation in enumerate(answer.citations, start=1):
-        console.print(f"  [bold][{number}][/] {escape(citation.source)} [dim]{escape(citation.location.label)}[/]")
+        verdict = "[green]supported[/]" if citation.supported else "[red]NOT supported[/]"
+        console.print(
+            f"  [bold][{number}][/] {escape(citation.source)} [dim]{escape(citation.location.label)}[/]  "
+            f"support {citation.support:.2f} {verdict}"
+        )
+    for warning in answer.warnings:
+        err_console.print(f"[yellow]note:[/] {escape(warning)}")
 
 
 @app.command()
@@ -192,8 +235,10 @@ app.add_typer(docs.app, name="docs")
 app.add_typer(bench.app, name="bench")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(stack.app, name="stack")
 maintenance.register(app)
 app.command()(serve.serve)
+app.command("eval")(evaluate)
 
 
 def main() -> None:

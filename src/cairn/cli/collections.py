@@ -45,13 +45,17 @@ def list_(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def info(name: Annotated[str, typer.Argument(help="Collection name.")], as_json: JsonOpt = False) -> None:
-    """Show one collection's counts, model and engine."""
+    """Show one collection's counts, model, engine and the engine features in use."""
     with errors_reported(as_json):
         found = Cairn().collection_info(name)
         if as_json:
             print_json(found)
         else:
             console.print(_table([found]))
+            console.print(f"engine version   {escape(found.engine_version)}")
+            console.print(f"active features  {escape(', '.join(found.features) or 'none')}")
+            if "bm25" not in found.features:
+                console.print("[yellow]no BM25 on this engine: keyword and hybrid searches run as dense[/]")
 
 
 @app.command()

@@ -35,6 +35,16 @@ def _resolve_model(name: str) -> str:
     return name
 
 
+class _PendingQuery:
+    """A query waiting to be embedded, and its vector once it is."""
+
+    __slots__ = ("text", "vector")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.vector: Vector | None = None
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU (or another torch device)."""
 
@@ -67,6 +77,13 @@ class SentenceTransformerEmbedder:
         self._dim = int(self._model.get_embedding_dimension())
         # torch inference is thread-safe, but one model at a time keeps the two cores for one batch.
         self._lock = threading.Lock()
+        # Queries get a model object of their own (same weights, own tokenizer: a fast tokenizer must not be
+        # shared between threads), so a search never waits behind an ingest's batch of hundreds of chunks.
+        self._path, self._device = path, device
+        self._query_model: Any = None
+        self._query_lock = threading.Lock()
+        self._pending: list[_PendingQuery] = []
+        self._pending_lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
@@ -128,8 +145,26 @@ class SentenceTransformerEmbedder:
         return self._encode(texts)
 
     def embed_query(self, text: str) -> Vector:
-        vector: Vector = self._encode([text])[0]
-        return vector
+        # Concurrent queries are embedded together: whoever holds the lock encodes every query waiting
+        # for it in one batch, which on a CPU costs little more than one query alone.
+        waiting = _PendingQuery(text)
+        with self._pending_lock:
+            self._pending.append(waiting)
+        with self._query_lock:
+            if waiting.vector is None:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                if self._query_model is None:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._query_model = SentenceTransformer(self._path, device=self._device)
+                vectors = self._query_model.encode(
+                    [q.text for q in batch], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                )
+                for query, vector in zip(batch, np.asarray(vectors, dtype=np.float32), strict=True):
+                    query.vector = vector
+        assert waiting.vector is not None  # encoded by this thread or by the one that held the lock before
+        return waiting.vector
 
 
 @lru_cache(maxsize=4)

@@ -19,7 +19,7 @@ from cairn.embed.base import Embedder
 from cairn.generate.safety import defang
 from cairn.models import Answer, Citation, SearchHit
 
-__all__ = ["NO_ANSWER", "extractive_answer"]
+__all__ = ["NO_ANSWER", "content_words", "extractive_answer"]
 
 NO_ANSWER = "The indexed documents do not appear to answer this question."
 # Sentence ends as the chunker finds them, and also line breaks (headings, list items, table rows).
@@ -86,7 +86,8 @@ class _Candidate:
     position: int
 
 
-def _content_words(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
+    """The lowercased words of *text* that carry meaning (stopwords removed)."""
     return {w.lower() for w in _WORD.findall(text)} - _STOPWORDS
 
 
@@ -115,9 +116,9 @@ def extractive_answer(
     question_vector = embedder.embed_query(question)
     vectors = embedder.embed_documents([c.text for c in candidates])
     similarity = vectors @ question_vector
-    asked = _content_words(question)
+    asked = content_words(question)
     overlap = np.array(
-        [len(asked & _content_words(c.text)) / len(asked) if asked else 0.0 for c in candidates], dtype=np.float32
+        [len(asked & content_words(c.text)) / len(asked) if asked else 0.0 for c in candidates], dtype=np.float32
     )
     # Earlier hits were ranked higher by retrieval; a small prior keeps that signal.
     prior = np.array([1.0 / (1 + c.hit) for c in candidates], dtype=np.float32)
@@ -128,8 +129,8 @@ def extractive_answer(
             break
         if similarity[index] < _MIN_SIMILARITY or (chosen and score[index] < _RELATIVE_FLOOR * score[chosen[0]]):
             break
-        words = _content_words(candidates[index].text)
-        if any(_jaccard(words, _content_words(candidates[j].text)) > 0.6 for j in chosen):
+        words = content_words(candidates[index].text)
+        if any(_jaccard(words, content_words(candidates[j].text)) > 0.6 for j in chosen):
             continue
         chosen.append(int(index))
     if not chosen:

@@ -32,6 +32,7 @@ from cairn.errors import (
     CairnError,
     ConfigError,
     Forbidden,
+    GenerationError,
     InvalidRequest,
     LimitExceeded,
     NotFound,
@@ -42,14 +43,16 @@ from cairn.errors import (
 )
 
 from .jobs import JobBoard
+from .ui import UI_ROUTES, mount_ui
 
 __all__ = ["PUBLIC_ROUTES", "ServiceLimits", "create_app"]
 
 log = logging.getLogger("cairn.http")
 
-# Routes that answer without a key: liveness, readiness, metrics and the API description.
+# Routes that answer without a key: liveness, readiness, metrics, the API description and the web UI's
+# page (its assets under /ui/ are a mount; they hold no data, which comes only through the /v1 API).
 PUBLIC_ROUTES = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"} | UI_ROUTES
 )
 
 _STATUS: list[tuple[type[CairnError], int, str]] = [
@@ -63,6 +66,7 @@ _STATUS: list[tuple[type[CairnError], int, str]] = [
     (ParseError, 422, "unparseable"),
     (ConfigError, 503, "misconfigured"),
     (StorageError, 503, "storage_unavailable"),
+    (GenerationError, 502, "llm_unavailable"),
     (CairnError, 500, "internal"),
 ]
 
@@ -196,6 +200,9 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
     async def cairn_error(request: Request, exc: CairnError) -> JSONResponse:
         status, code = next((s, c) for kind, s, c in _STATUS if isinstance(exc, kind))
         message = str(exc) if status < 500 or isinstance(exc, (ConfigError, StorageError)) else "internal error"
+        if isinstance(exc, GenerationError):
+            # The endpoint's address and its error text stay in the server log.
+            message = "the language model endpoint did not answer; try again, or ask an administrator"
         if status >= 500:
             log.error("request failed: %s %s: %r", request.method, request.url.path, exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -256,5 +263,6 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
     from .routes import register
 
     register(app)
+    mount_ui(app)  # the web UI at / (assets under /ui/), each response with a strict Content-Security-Policy
 
     return app

@@ -19,7 +19,9 @@ from pydantic import BaseModel, Field
 from cairn.access import authorize
 from cairn.auth import Principal
 from cairn.core import Cairn
-from cairn.errors import Forbidden, InvalidRequest, LimitExceeded, NotFound
+from cairn.errors import CairnError, Forbidden, InvalidRequest, LimitExceeded, NotFound
+from cairn.generate.answer import AnswerStream
+from cairn.generate.conversation import Turn
 from cairn.models import Answer, DocumentInfo, SearchResult
 
 from .jobs import Job
@@ -44,6 +46,8 @@ class AskBody(BaseModel):
     collection: str | None = None
     k: int = Field(default=8, ge=1, le=50)
     stream: bool = False
+    rerank: bool = Field(default=False, description="Rerank a wider candidate pool with the cross-encoder.")
+    diversify: bool = Field(default=False, description="Choose passages by MMR, so near-duplicates do not crowd.")
 
 
 class ChatMessage(BaseModel):
@@ -82,11 +86,23 @@ def _sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _question(messages: list[ChatMessage]) -> str:
-    for message in reversed(messages):
+def _question(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
+    """The last user message, and the user and assistant turns before it (system messages are not obeyed)."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
         if message.role == "user" and message.content.strip():
-            return message.content
+            earlier = [Turn(m.role, m.content) for m in messages[:index] if m.role in ("user", "assistant")]
+            return message.content, earlier
     raise InvalidRequest("the conversation has no user message to answer")
+
+
+def _answer_events(stream: AnswerStream) -> Iterator[str | Answer | dict[str, str]]:
+    """A streamed answer's text pieces, then the verified answer, or an error (as ``{"code", "message"}``)."""
+    try:
+        yield from stream
+        yield stream.result()
+    except CairnError as exc:  # the response has started: report in the stream, not with a status
+        yield {"code": "generation_failed", "message": str(exc)}
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `cairn keys create`: `Bearer cairn_...`.")
@@ -118,26 +134,43 @@ def register(app: FastAPI) -> None:
 
     @app.post("/v1/ask", tags=["retrieval"], response_model=None)
     def ask(body: AskBody, principal: Caller) -> Answer | StreamingResponse:
-        """A cited answer; with ``stream``, server-sent events: ``answer`` pieces, ``citations``, ``done``."""
-        answer = cairn.ask(body.question, collection=body.collection, k=body.k, principal=principal)
-        if not body.stream:
-            return answer
+        """A cited answer; with ``stream``, server-sent events: ``answer`` pieces while it is generated,
+        ``citations`` (each with ``support`` and ``supported``), ``result`` (the whole verified answer), ``done``."""
+        ask = cairn.ask_stream if body.stream else cairn.ask
+        answered = ask(
+            body.question,
+            collection=body.collection,
+            k=body.k,
+            principal=principal,
+            rerank=body.rerank,
+            diversify=body.diversify,
+        )
+        if isinstance(answered, Answer):
+            return answered
 
         def events() -> Iterator[str]:
-            for piece in re.split(r"(?<=\]) ", answer.answer):
-                yield _sse("answer", {"text": piece + " "})
-            yield _sse("citations", [c.model_dump(mode="json") for c in answer.citations])
+            for item in _answer_events(answered):
+                if isinstance(item, str):
+                    yield _sse("answer", {"text": item})
+                elif isinstance(item, Answer):
+                    yield _sse("citations", [c.model_dump(mode="json") for c in item.citations])
+                    yield _sse("result", item.model_dump(mode="json"))
+                else:
+                    yield _sse("error", item)
             yield _sse("done", {})
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
     @app.post("/v1/chat/completions", tags=["openai"], response_model=None)
     def chat(body: ChatBody, principal: Caller) -> dict[str, Any] | StreamingResponse:
-        """OpenAI-compatible chat: the last user message is answered from the collection named by ``model``."""
-        answer = cairn.ask(_question(body.messages), collection=body.model, principal=principal)
+        """OpenAI-compatible chat: the last user message, made standalone with the earlier turns, is answered
+        from the collection named by ``model``."""
+        question, history = _question(body.messages)
+        stream = cairn.ask_stream(question, collection=body.model, principal=principal, history=history)
         created, ident = int(time.time()), f"chatcmpl-{time.time_ns():x}"
-        citations = [c.model_dump(mode="json") for c in answer.citations]
         if not body.stream:
+            answer = stream.result()
+            citations = [c.model_dump(mode="json") for c in answer.citations]
             return {
                 "id": ident,
                 "object": "chat.completion",
@@ -147,16 +180,24 @@ def register(app: FastAPI) -> None:
                     {"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}
                 ],
                 "citations": citations,
+                "warnings": answer.warnings,
             }
 
         def chunks() -> Iterator[str]:
             base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": body.model}
             yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'role': 'assistant'}}]})}\n\n"
-            for piece in re.split(r"(?<=\]) ", answer.answer):
-                delta = {"index": 0, "delta": {"content": piece + " "}, "finish_reason": None}
-                yield f"data: {json.dumps({**base, 'choices': [delta]}, ensure_ascii=False)}\n\n"
-            done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "citations": citations}
-            yield f"data: {json.dumps(done, ensure_ascii=False)}\n\ndata: [DONE]\n\n"
+            for item in _answer_events(stream):
+                if isinstance(item, str):
+                    delta = {"index": 0, "delta": {"content": item}, "finish_reason": None}
+                    yield f"data: {json.dumps({**base, 'choices': [delta]}, ensure_ascii=False)}\n\n"
+                elif isinstance(item, Answer):
+                    citations = [c.model_dump(mode="json") for c in item.citations]
+                    end = {"index": 0, "delta": {}, "finish_reason": "stop"}
+                    done = {**base, "choices": [end], "citations": citations, "warnings": item.warnings}
+                    yield f"data: {json.dumps(done, ensure_ascii=False)}\n\n"
+                else:
+                    yield f"data: {json.dumps({'error': item}, ensure_ascii=False)}\n\n"
+            yield "data: [DONE]\n\n"
 
         return StreamingResponse(chunks(), media_type="text/event-stream")
 

@@ -6,22 +6,28 @@ and a Milvus server are driven by the same code.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from cairn.errors import EngineError, InvalidRequest
+from cairn.errors import EngineError, InsecureEngine, InvalidRequest
+from cairn.index.bulk import BulkLoader
+from cairn.index.features import EngineFeatures, detect_features
 from cairn.models import Chunk, Location, SearchHit
+from cairn.settings import Settings
 from cairn.vault.manifest import DocumentRecord, RowSet, VersionRecord
 
-__all__ = ["IndexedDocument", "MilvusIndex", "SearchMode"]
+__all__ = ["IndexedDocument", "MilvusIndex", "RowBatch", "SearchMode", "open_index"]
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
@@ -30,6 +36,21 @@ _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 # Milvus VARCHAR limit is counted in bytes; chunks are far below it (256 model tokens).
 _MAX_TEXT_BYTES = 65_535
 _INSERT_BATCH = 1000
+# After this process writes or deletes, its reads are Strong for this long; otherwise the configured level.
+_STRONG_AFTER_WRITE_S = 10.0
+_log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def quiet_pymilvus() -> Iterator[None]:
+    """pymilvus logs every failed RPC at ERROR; an expected refusal (a probe) should not reach the user's terminal."""
+    logger = logging.getLogger("pymilvus")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class IndexedDocument:
@@ -75,27 +96,92 @@ def _exclude_expr(rowsets: Sequence[RowSet]) -> str:
 class MilvusIndex:
     """Schema, writes and the three search modes over one ``MilvusClient``."""
 
-    def __init__(self, uri: str, *, token: str | None = None, dense_index: str = "FLAT") -> None:
+    def __init__(
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        dense_index: str = "FLAT",
+        tls_ca: Path | None = None,
+        insecure: bool = False,
+        consistency: str = "Bounded",
+    ) -> None:
         self.dense_index = dense_index
+        self.uri = uri
+        self.token = token or ""
+        self.consistency = consistency
+        self._tls: dict[str, str] = {}
+        if tls_ca is not None:
+            # One-way TLS: the client checks the server's certificate against this CA.
+            self._tls = {"server_pem_path": str(tls_ca), "server_name": "localhost" if _is_loopback(uri) else ""}
+            self._tls = {key: value for key, value in self._tls.items() if value}
+        self.tls_options: dict[str, str] = dict(self._tls)
         with warnings.catch_warnings():
             # milvus-lite 2.5 imports the deprecated pkg_resources; the warning is not ours to fix.
             warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
             from pymilvus import MilvusClient
 
-            self.uri = uri
             try:
-                self.client: Any = MilvusClient(uri=uri, token=token or "")
+                with quiet_pymilvus():
+                    self.client: Any = MilvusClient(uri=uri, token=token or "", **self._tls)
             except Exception as exc:
                 raise EngineError(
-                    f"cannot open the Milvus engine at {uri}: {exc}. If another cairn process is using this "
-                    "CAIRN_HOME, stop it or point CAIRN_HOME elsewhere"
+                    f"cannot open the Milvus engine at {uri}: {exc}. "
+                    + (
+                        "Check CAIRN_MILVUS_URI, CAIRN_MILVUS_TOKEN (user:password) and CAIRN_MILVUS_TLS_CA"
+                        if self.engine == "milvus-server"
+                        else "If another cairn process is using this CAIRN_HOME, stop it or point CAIRN_HOME elsewhere"
+                    )
                 ) from exc
+        self.features = self._detect()
+        if self.engine == "milvus-server" and not insecure:
+            self._refuse_default_root()
         self._ensured: set[str] = set()
         self._lock = threading.Lock()
+        self._strong_until = 0.0
+        self.bulk: BulkLoader | None = None
+
+    def _detect(self) -> EngineFeatures:
+        if self.engine == "milvus-lite":
+            from importlib.metadata import version
+
+            return detect_features("milvus-lite", version("milvus-lite"))
+        try:
+            with quiet_pymilvus():
+                found = str(self.client.get_server_version())
+        except Exception as exc:
+            raise EngineError(f"cannot read the version of the Milvus server at {self.uri}: {exc}") from exc
+        features = detect_features("milvus-server", found)
+        if features.fallback_warning:
+            _log.warning("%s", features.fallback_warning)
+        return features
+
+    def _refuse_default_root(self) -> None:
+        """Refuse a server where the factory `root:Milvus` login works: anyone could read or drop every collection."""
+        from pymilvus import MilvusClient
+
+        try:
+            with quiet_pymilvus():
+                probe = MilvusClient(uri=self.uri, token="root:Milvus", **self._tls)
+                probe.list_collections()
+                probe.close()
+        except Exception:
+            return  # refused: the default password was changed (or authentication is on and it is wrong)
+        raise InsecureEngine(
+            f"the Milvus server at {self.uri} still accepts the default root:Milvus login (or has authentication "
+            "off), so anyone who can reach it can read or drop every collection. Enable "
+            "common.security.authorizationEnabled, change the root password, and connect as a dedicated user "
+            "(CAIRN_MILVUS_TOKEN=user:password); or pass --insecure (CAIRN_MILVUS_INSECURE=1) for a throw-away server"
+        )
 
     @staticmethod
     def engine_name(collection: str) -> str:
         return f"cairn_{collection}"
+
+    @staticmethod
+    def alias_name(collection: str) -> str:
+        """The alias that names a collection's current generation (upper case cannot clash with a collection)."""
+        return f"cairn_{collection}_LIVE"
 
     @property
     def engine(self) -> str:
@@ -112,37 +198,84 @@ class MilvusIndex:
                 return
             if not self.client.has_collection(name):
                 self._create(name, dim)
+                if self.features.aliases and "_G" not in collection:
+                    self._point_alias(collection, collection)
             self.client.load_collection(name)
             self._ensured.add(name)
+
+    def _loaded(self, name: str) -> None:
+        """Load the engine collection once per process: a restarted server holds collections unloaded for a while."""
+        with self._lock:
+            if name not in self._ensured:
+                self.client.load_collection(name)
+                self._ensured.add(name)
+
+    def point_alias(self, collection: str, index_name: str) -> None:
+        """Point the collection's alias at the engine collection ``index_name`` in one step (a reindex switch)."""
+        if self.features.aliases:
+            self._point_alias(collection, index_name)
+
+    def _point_alias(self, collection: str, index_name: str) -> None:
+        alias, target = self.alias_name(collection), self.engine_name(index_name)
+        try:
+            with quiet_pymilvus():
+                if alias in self.client.list_aliases(target).get("aliases", []):
+                    return
+                try:
+                    self.client.alter_alias(target, alias)
+                except Exception:
+                    self.client.create_alias(target, alias)
+        except Exception as exc:
+            raise EngineError(f"cannot point alias {alias} at {target}: {exc}", collection=collection) from exc
+
+    def alias_target(self, collection: str) -> str | None:
+        """The engine collection the collection's alias names, or None (no alias, or an engine without them)."""
+        if not self.features.aliases:
+            return None
+        try:
+            with quiet_pymilvus():
+                described = self.client.describe_alias(self.alias_name(collection))
+        except Exception:
+            return None
+        return str(described.get("collection_name")) if described else None
 
     def _create(self, name: str, dim: int) -> None:
         from pymilvus import DataType, Function, FunctionType
 
+        bm25 = self.features.bm25
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=64)
-        schema.add_field("text", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES, enable_analyzer=True)
+        if bm25:
+            schema.add_field("text", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES, enable_analyzer=True)
+        else:
+            schema.add_field("text", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        if bm25:
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
         schema.add_field("source", DataType.VARCHAR, max_length=4096)
         schema.add_field("version", DataType.INT64)
-        schema.add_field("tenant", DataType.VARCHAR, max_length=128)
+        # Tenant as the partition key: each tenant's rows sit in their own partitions, and a search
+        # filtered by tenant (every search made for a key is) reads only those.
+        schema.add_field("tenant", DataType.VARCHAR, max_length=128, is_partition_key=self.features.partition_key)
         schema.add_field("allowed", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=256, max_length=256)
         schema.add_field("mime", DataType.VARCHAR, max_length=128)
         schema.add_field("location", DataType.JSON)
         schema.add_field("metadata", DataType.JSON)
         schema.add_field("created_at", DataType.INT64)
-        schema.add_function(
-            Function(
-                name="text_bm25",
-                function_type=FunctionType.BM25,
-                input_field_names=["text"],
-                output_field_names=["sparse"],
+        if bm25:
+            schema.add_function(
+                Function(
+                    name="text_bm25",
+                    function_type=FunctionType.BM25,
+                    input_field_names=["text"],
+                    output_field_names=["sparse"],
+                )
             )
-        )
         params = self.client.prepare_index_params()
         params.add_index("dense", index_type=self.dense_index, metric_type="IP")
-        params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        if bm25:
+            params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         try:
             self.client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
         except Exception as exc:
@@ -152,14 +285,33 @@ class MilvusIndex:
         name = self.engine_name(collection)
         with self._lock:
             if self.client.has_collection(name):
+                if self.features.aliases:
+                    # An alias pins its collection: drop the aliases that name this one first.
+                    with quiet_pymilvus(), contextlib.suppress(Exception):
+                        for alias in self.client.list_aliases(name).get("aliases", []):
+                            self.client.drop_alias(alias)
                 self.client.drop_collection(name)
             self._ensured.discard(name)
 
     def count(self, collection: str) -> int:
         if not self.has_collection(collection):
             return 0
-        rows = self.client.query(self.engine_name(collection), filter="", output_fields=["count(*)"])
+        self._loaded(self.engine_name(collection))
+        rows = self.client.query(
+            self.engine_name(collection), filter="", output_fields=["count(*)"], **self._read_consistency(strong=True)
+        )
         return int(rows[0]["count(*)"])
+
+    def _read_consistency(self, *, strong: bool = False) -> dict[str, str]:
+        """The consistency level of one read: Strong right after this process wrote or deleted, else the setting."""
+        if not self.features.consistency_per_read:
+            return {}
+        if strong or time.monotonic() < self._strong_until:
+            return {"consistency_level": "Strong"}
+        return {"consistency_level": self.consistency}
+
+    def _wrote(self) -> None:
+        self._strong_until = time.monotonic() + _STRONG_AFTER_WRITE_S
 
     # -- writes ------------------------------------------------------------------------------
     def insert(
@@ -172,8 +324,16 @@ class MilvusIndex:
         replace: bool = False,
     ) -> None:
         """Insert the rows of one document version; ``replace`` upserts them (same chunk ids, new metadata)."""
+        rows = self.rows_of(document, chunks, vectors)
+        self.write_rows(collection, rows, replace=replace, what=document.source)
+
+    @staticmethod
+    def rows_of(
+        document: IndexedDocument, chunks: Sequence[Chunk], vectors: npt.NDArray[np.float32]
+    ) -> list[dict[str, Any]]:
+        """The engine rows of one document version."""
         now = int(time.time())
-        rows = [
+        return [
             {
                 "chunk_id": chunk.chunk_id,
                 "text": chunk.text,
@@ -190,13 +350,25 @@ class MilvusIndex:
             }
             for i, chunk in enumerate(chunks)
         ]
+
+    def write_rows(
+        self, collection: str, rows: list[dict[str, Any]], *, replace: bool = False, what: str = "a batch"
+    ) -> None:
+        """Write rows: a large batch through bulk import from the object store (when configured), else inserts."""
         name = self.engine_name(collection)
         try:
-            for lo in range(0, len(rows), _INSERT_BATCH):
-                write = self.client.upsert if replace else self.client.insert
-                write(name, rows[lo : lo + _INSERT_BATCH])
+            if self.bulk is not None and not replace and len(rows) >= self.bulk.min_rows:
+                self.bulk.load(self, name, rows)
+            else:
+                for lo in range(0, len(rows), _INSERT_BATCH):
+                    write = self.client.upsert if replace else self.client.insert
+                    write(name, rows[lo : lo + _INSERT_BATCH])
+        except EngineError:
+            raise
         except Exception as exc:
-            raise EngineError(f"Milvus refused rows of {document.source}: {exc}", collection=collection) from exc
+            raise EngineError(f"Milvus refused rows of {what}: {exc}", collection=collection) from exc
+        finally:
+            self._wrote()
 
     def delete_rows(self, collection: str, rowsets: Sequence[RowSet]) -> None:
         if not rowsets or not self.has_collection(collection):
@@ -206,6 +378,8 @@ class MilvusIndex:
             self.client.delete(self.engine_name(collection), filter=expr)
         except Exception as exc:
             raise EngineError(f"Milvus could not delete rows: {exc}", collection=collection) from exc
+        finally:
+            self._wrote()
 
     def live_rowsets(self, collection: str) -> set[RowSet]:
         """Every (doc_id, version) that has rows in the index; for verification and tests."""
@@ -216,8 +390,13 @@ class MilvusIndex:
         if not self.has_collection(collection):
             return {}
         found: dict[str, RowSet] = {}
+        self._loaded(self.engine_name(collection))
         iterator = self.client.query_iterator(
-            self.engine_name(collection), batch_size=1000, filter="", output_fields=["chunk_id", "doc_id", "version"]
+            self.engine_name(collection),
+            batch_size=1000,
+            filter="",
+            output_fields=["chunk_id", "doc_id", "version"],
+            **self._read_consistency(strong=True),
         )
         try:
             while batch := iterator.next():
@@ -240,6 +419,8 @@ class MilvusIndex:
                 self.client.delete(name, filter="chunk_id in [" + ", ".join(f'"{c}"' for c in batch) + "]")
         except Exception as exc:
             raise EngineError(f"Milvus could not delete rows: {exc}", collection=collection) from exc
+        finally:
+            self._wrote()
 
     # -- search ------------------------------------------------------------------------------
     def search(
@@ -257,11 +438,16 @@ class MilvusIndex:
         """Search; ``constraint`` (from `cairn.access.retrieval_filter`) is ANDed with the hidden-row exclusion."""
         if mode not in SEARCH_MODES:
             raise InvalidRequest(f"unknown search mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
+        if not self.features.bm25:
+            mode = "dense"  # the one warning was logged when the engine was opened
+        if mode != "keyword" and query_vector is None:
+            raise InvalidRequest(f"a {mode} search needs the query's vector")
         name = self.engine_name(collection)
         expr = " and ".join(f"({part})" for part in (_exclude_expr(hidden), constraint) if part)
+        consistency = self._read_consistency()
         try:
             if mode == "dense":
-                assert query_vector is not None
+                assert query_vector is not None  # checked above
                 result = self.client.search(
                     name,
                     data=[query_vector.tolist()],
@@ -270,6 +456,7 @@ class MilvusIndex:
                     filter=expr,
                     search_params={"metric_type": "IP"},
                     output_fields=_OUTPUT_FIELDS,
+                    **consistency,
                 )
             elif mode == "keyword":
                 result = self.client.search(
@@ -280,6 +467,7 @@ class MilvusIndex:
                     filter=expr,
                     search_params={"metric_type": "BM25"},
                     output_fields=_OUTPUT_FIELDS,
+                    **consistency,
                 )
             else:
                 from pymilvus import AnnSearchRequest, RRFRanker
@@ -292,7 +480,7 @@ class MilvusIndex:
                     AnnSearchRequest([query_text], "sparse", {"metric_type": "BM25"}, depth, expr=expr),
                 ]
                 result = self.client.hybrid_search(
-                    name, reqs=requests, ranker=RRFRanker(rrf_k), limit=k, output_fields=_OUTPUT_FIELDS
+                    name, reqs=requests, ranker=RRFRanker(rrf_k), limit=k, output_fields=_OUTPUT_FIELDS, **consistency
                 )
         except Exception as exc:
             if "NaN or Inf" in str(exc):
@@ -300,6 +488,51 @@ class MilvusIndex:
                 return []
             raise EngineError(f"search in collection {collection!r} failed: {exc}", collection=collection) from exc
         return [_to_hit(hit) for hit in result[0]]
+
+
+class RowBatch:
+    """Rows of several documents written together once there are enough for one engine batch (or bulk import).
+
+    Rebuild and reindex use it; call ``flush()`` after the last ``add``.
+    """
+
+    def __init__(self, index: MilvusIndex, collection: str) -> None:
+        self.index = index
+        self.collection = collection
+        self.rows: list[dict[str, Any]] = []
+        self.size = index.bulk.min_rows if index.bulk is not None else _INSERT_BATCH
+
+    def add(self, document: IndexedDocument, chunks: Sequence[Chunk], vectors: npt.NDArray[np.float32]) -> None:
+        self.rows.extend(self.index.rows_of(document, chunks, vectors))
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.index.write_rows(self.collection, self.rows, what=f"{len(self.rows)} rows")
+            self.rows = []
+
+
+def open_index(settings: Settings) -> MilvusIndex:
+    """The index the settings describe: Milvus Lite under CAIRN_HOME or the configured server, with bulk import."""
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
+    index = MilvusIndex(
+        settings.engine_uri,
+        token=token,
+        dense_index=settings.dense_index,
+        tls_ca=settings.milvus_tls_ca,
+        insecure=settings.milvus_insecure,
+        consistency=settings.milvus_consistency,
+    )
+    if settings.milvus_bucket and index.engine == "milvus-server":
+        from cairn.vault.factory import s3_client
+
+        index.bulk = BulkLoader(s3_client(settings), settings.milvus_bucket, min_rows=settings.bulk_insert_min_rows)
+    return index
+
+
+def _is_loopback(uri: str) -> bool:
+    return "://127.0.0.1" in uri or "://localhost" in uri
 
 
 def _to_hit(hit: Any) -> SearchHit:

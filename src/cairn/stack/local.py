@@ -1,0 +1,304 @@
+"""`cairn stack`: SeaweedFS S3 and a Milvus standalone server that keeps its data in that S3, on loopback.
+
+Everything lives under ``CAIRN_HOME/stack``: the S3 server's data, Milvus's etcd metadata and message log,
+the generated credentials (``state.json``, mode 0600) and, with ``--tls``, a CA and server certificate.
+Milvus's segments, indexes and binlogs go to the ``milvus`` bucket; cairn's vault goes to the ``cairn`` bucket.
+
+On first start the stack replaces Milvus's default ``root:Milvus`` password with a random one and creates the
+dedicated user cairn connects as, with a role that may manage and use collections but not users or roles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shlex
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cairn.errors import CairnError
+from cairn.index.milvus import quiet_pymilvus
+from cairn.stack.milvus import (
+    LOOPBACK,
+    MilvusPorts,
+    MilvusStandalone,
+    S3Target,
+    process_alive,
+    stop_process_group,
+)
+from cairn.stack.seaweed import SeaweedS3
+
+__all__ = ["LocalStack", "StackError", "StackStatus"]
+
+MILVUS_BUCKET = "milvus"
+VAULT_BUCKET = "cairn"
+CAIRN_USER = "cairn"
+CAIRN_ROLE = "cairn_app"
+REGION = "us-east-1"
+# What cairn needs of Milvus: manage its own collections and aliases, read and write rows, bulk import.
+_GLOBAL_PRIVILEGES = ("CreateCollection", "DropCollection", "DescribeCollection", "ShowCollections", "FlushAll")
+_ALIAS_PRIVILEGES = ("CreateAlias", "DropAlias", "DescribeAlias", "ListAliases")
+
+
+class StackError(CairnError):
+    """The local stack could not be started, reached or stopped."""
+
+
+@dataclass
+class _State:
+    s3_access_key: str
+    s3_secret_key: str
+    root_password: str
+    cairn_password: str
+    milvus_ports: dict[str, int] = field(default_factory=dict)
+    s3_pid: int | None = None
+    s3_port: int | None = None
+    s3_grpc_sockets: list[str] = field(default_factory=list)
+    milvus_pid: int | None = None
+    tls: bool = False
+    users_created: bool = False
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    """What `cairn stack status` shows."""
+
+    s3_running: bool
+    milvus_running: bool
+    milvus_healthy: bool
+    milvus_uri: str | None
+    s3_endpoint: str | None
+    segment_objects: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LocalStack:
+    """The stack under ``home/stack``: ``up()`` (idempotent), ``down()``, ``status()``, ``exports()``."""
+
+    def __init__(self, home: Path) -> None:
+        self.root = home.resolve() / "stack"
+        self.state_path = self.root / "state.json"
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def up(self, *, tls: bool = False) -> dict[str, str]:
+        """Start whatever is not running; return the settings to export."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        state = self._load() or self._new_state()
+        if tls and not state.tls:
+            if state.milvus_pid and process_alive(state.milvus_pid):
+                raise StackError("the stack is running without TLS: run `cairn stack down` first, then up --tls")
+            state.tls = True
+        if not (state.s3_pid and process_alive(state.s3_pid)):
+            self._start_s3(state)
+        if not (state.milvus_pid and process_alive(state.milvus_pid)):
+            self._start_milvus(state)
+        if not state.users_created:
+            self._create_users(state)
+        return self.exports(state)
+
+    def down(self, *, purge: bool = False) -> None:
+        """Stop Milvus, then the S3 server; ``purge`` also deletes all their data."""
+        state = self._load()
+        if state is not None:
+            if state.milvus_pid:
+                stop_process_group(state.milvus_pid, 30)
+            if state.s3_pid:
+                stop_process_group(state.s3_pid, 15)
+            for sock in state.s3_grpc_sockets:
+                with contextlib.suppress(FileNotFoundError):
+                    Path(sock).unlink()
+            state.milvus_pid = state.s3_pid = None
+            state.s3_grpc_sockets = []
+            self._save(state)
+        if purge and self.root.exists():
+            import shutil
+
+            shutil.rmtree(self.root)
+
+    def restart_milvus(self) -> None:
+        """Stop and start the Milvus process only (its data is in S3 and etcd); for tests and upgrades."""
+        state = self._require_state()
+        if state.milvus_pid:
+            stop_process_group(state.milvus_pid, 30)
+        self._start_milvus(state)
+
+    def status(self) -> StackStatus:
+        state = self._load()
+        if state is None:
+            return StackStatus(False, False, False, None, None, None)
+        s3_running = bool(state.s3_pid and process_alive(state.s3_pid))
+        milvus_running = bool(state.milvus_pid and process_alive(state.milvus_pid))
+        milvus = self._milvus(state)
+        segments = None
+        if s3_running:
+            with contextlib.suppress(Exception):
+                segments = self.segment_object_count(state)
+        return StackStatus(
+            s3_running=s3_running,
+            milvus_running=milvus_running,
+            milvus_healthy=milvus_running and milvus.healthy(),
+            milvus_uri=milvus.uri if milvus_running else None,
+            s3_endpoint=f"http://{LOOPBACK}:{state.s3_port}" if s3_running else None,
+            segment_objects=segments,
+        )
+
+    # -- settings ----------------------------------------------------------------------------------------------
+    def exports(self, state: _State | None = None) -> dict[str, str]:
+        state = state or self._require_state()
+        values = {
+            "CAIRN_MILVUS_URI": self._milvus(state).uri,
+            "CAIRN_MILVUS_TOKEN": f"{CAIRN_USER}:{state.cairn_password}",
+            "CAIRN_MILVUS_BUCKET": MILVUS_BUCKET,
+            "CAIRN_STORE": f"s3://{VAULT_BUCKET}/vault",
+            "CAIRN_S3_ADDRESSING_STYLE": "path",
+            "AWS_ENDPOINT_URL": f"http://{LOOPBACK}:{state.s3_port}",
+            "AWS_ACCESS_KEY_ID": state.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": state.s3_secret_key,
+            "AWS_REGION": REGION,
+        }
+        if state.tls:
+            values["CAIRN_MILVUS_TLS_CA"] = str(self.root / "tls" / "ca.pem")
+        return values
+
+    @staticmethod
+    def export_lines(values: dict[str, str]) -> str:
+        return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in values.items())
+
+    def root_token(self) -> str:
+        """The (changed) root credentials, for administration and tests; never printed by `up`."""
+        return f"root:{self._require_state().root_password}"
+
+    def s3_client(self) -> Any:
+        state = self._require_state()
+        server = SeaweedS3(root=self.root / "s3", access_key=state.s3_access_key, secret_key=state.s3_secret_key)
+        server.s3_port = state.s3_port
+        return server.client()
+
+    def segment_object_count(self, state: _State | None = None) -> int:
+        """Objects Milvus has written to its bucket (segments, index files, stats logs)."""
+        client = self.s3_client()
+        count = 0
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=MILVUS_BUCKET, Prefix="milvus/"):
+            count += len(page.get("Contents", []))
+        return count
+
+    # -- internals ---------------------------------------------------------------------------------------------
+    def _new_state(self) -> _State:
+        return _State(
+            s3_access_key="CAIRN" + secrets.token_hex(8).upper(),
+            s3_secret_key=secrets.token_urlsafe(30),
+            root_password=secrets.token_urlsafe(24),
+            cairn_password=secrets.token_urlsafe(24),
+        )
+
+    def _start_s3(self, state: _State) -> None:
+        server = SeaweedS3(root=self.root / "s3", access_key=state.s3_access_key, secret_key=state.s3_secret_key)
+        server.start()
+        client = server.client()
+        existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+        if MILVUS_BUCKET not in existing:
+            client.create_bucket(Bucket=MILVUS_BUCKET)
+        if VAULT_BUCKET not in existing:
+            # Object Lock (and so versioning) on the vault bucket, so `cairn collections retention` works here.
+            client.create_bucket(Bucket=VAULT_BUCKET, ObjectLockEnabledForBucket=True)
+        state.s3_pid, state.s3_port = server.pid, server.s3_port
+        state.s3_grpc_sockets = [str(path) for path in server.grpc_sockets]
+        server.detach()
+        self._save(state)
+
+    def _milvus(self, state: _State) -> MilvusStandalone:
+        assert state.s3_port is not None or not state.s3_pid
+        cert = key = None
+        if state.tls:
+            from cairn.stack.tls import ensure_certificates
+
+            cert, key = ensure_certificates(self.root / "tls")
+        ports = MilvusPorts(state.milvus_ports) if state.milvus_ports else MilvusPorts.free()
+        target = S3Target(LOOPBACK, state.s3_port or 0, state.s3_access_key, state.s3_secret_key, MILVUS_BUCKET)
+        server = MilvusStandalone(self.root / "milvus", target, ports, tls_cert=cert, tls_key=key)
+        server.pid = state.milvus_pid
+        return server
+
+    def _start_milvus(self, state: _State) -> None:
+        if not state.milvus_ports or not MilvusPorts(state.milvus_ports).all_free():
+            state.milvus_ports = MilvusPorts.free().ports
+        server = self._milvus(state)
+        server.pid = None
+        server.start()
+        state.milvus_pid = server.pid
+        server.detach()
+        self._save(state)
+        self._wait_serving(state)
+
+    def _wait_serving(self, state: _State, timeout: float = 60.0) -> None:
+        """/healthz answers before the proxy takes requests: wait until a real request succeeds."""
+        from pymilvus import MilvusClient
+
+        token = f"{CAIRN_USER}:{state.cairn_password}" if state.users_created else "root:Milvus"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with quiet_pymilvus():
+                    client = MilvusClient(uri=self._milvus(state).uri, token=token, timeout=5, **self._tls(state))
+                    client.list_collections()
+                    client.close()
+                return
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise StackError(f"Milvus is up but does not serve requests after {timeout:.0f} s: {exc}") from exc
+                time.sleep(0.5)
+
+    def _tls(self, state: _State) -> dict[str, str]:
+        if not state.tls:
+            return {}
+        return {"server_pem_path": str(self.root / "tls" / "ca.pem"), "server_name": "localhost"}
+
+    def _create_users(self, state: _State) -> None:
+        from pymilvus import MilvusClient
+
+        uri = self._milvus(state).uri
+        try:
+            client = MilvusClient(uri=uri, token="root:Milvus", **self._tls(state))
+        except Exception as exc:
+            raise StackError(f"cannot reach the new Milvus server as root at {uri}: {exc}") from exc
+        try:
+            if CAIRN_USER not in client.list_users():
+                client.create_user(CAIRN_USER, state.cairn_password)
+            if CAIRN_ROLE not in client.list_roles():
+                client.create_role(CAIRN_ROLE)
+            for privilege in (*_GLOBAL_PRIVILEGES, *_ALIAS_PRIVILEGES):
+                client.grant_privilege(CAIRN_ROLE, "Global", privilege, "*")
+            client.grant_privilege(CAIRN_ROLE, "Collection", "*", "*")
+            client.grant_role(CAIRN_USER, CAIRN_ROLE)
+            client.update_password("root", "Milvus", state.root_password)
+        finally:
+            client.close()
+        state.users_created = True
+        self._save(state)
+
+    def _load(self) -> _State | None:
+        try:
+            return _State(**json.loads(self.state_path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise StackError(f"{self.state_path} is damaged ({exc}); run `cairn stack down --purge` to reset") from exc
+
+    def _require_state(self) -> _State:
+        state = self._load()
+        if state is None:
+            raise StackError('the stack was never started here: run `eval "$(cairn stack up)"` first')
+        return state
+
+    def _save(self, state: _State) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(asdict(state), out, indent=1)
+        tmp.replace(self.state_path)

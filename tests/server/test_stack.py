@@ -1,0 +1,302 @@
+"""cairn on a real Milvus server whose storage is S3: the local stack, features, security, restart, bulk import."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from tests.server.stack_helpers import server_settings, unique
+
+from cairn import Cairn
+from cairn.errors import EngineError, InsecureEngine
+from cairn.stack import LocalStack
+
+pytestmark = pytest.mark.server
+
+
+def _write_docs(folder: Path, count: int, topic: str = "turbine") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"{topic}-{i:03d}.md").write_text(
+            f"# {topic.title()} note {i}\n\nThe {topic} unit {i} is serviced every {i + 3} weeks by crew {i % 7}.\n"
+        )
+    return folder
+
+
+def test_stack_up_prints_working_exports_and_binds_its_stores_to_loopback(
+    stack: tuple[LocalStack, dict[str, str]],
+) -> None:
+    local, exports = stack
+    for name in ("CAIRN_MILVUS_URI", "CAIRN_MILVUS_TOKEN", "CAIRN_STORE", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"):
+        assert exports[name], name
+    assert exports["CAIRN_MILVUS_URI"].startswith("http://127.0.0.1:")
+    assert exports["CAIRN_MILVUS_TOKEN"].startswith("cairn:")  # a dedicated user, never root
+    lines = LocalStack.export_lines(exports)
+    assert lines.count("export ") == len(exports)
+    # The lines are valid shell: eval them and read one back.
+    echoed = subprocess.run(
+        ["bash", "-c", lines + 'printf %s "$CAIRN_MILVUS_TOKEN"'], capture_output=True, text=True, check=True
+    )
+    assert echoed.stdout == exports["CAIRN_MILVUS_TOKEN"]
+    status = local.status()
+    assert status.s3_running
+    assert status.milvus_running
+    assert status.milvus_healthy
+    # `up` again is idempotent: same processes, same settings.
+    assert local.up() == exports
+    state = local._load()
+    assert state is not None
+    assert state.milvus_pid
+    assert state.s3_pid
+    # The S3 server and Milvus's embedded etcd listen on loopback only.
+    for pid in (state.s3_pid, state.milvus_pid):
+        listening = [c.laddr for c in psutil.Process(pid).net_connections("tcp") if c.status == "LISTEN"]
+        assert listening
+        if pid == state.s3_pid:
+            assert {addr.ip for addr in listening} == {"127.0.0.1"}
+        else:
+            etcd = {int(local._load().milvus_ports["etcd_port"]), int(local._load().milvus_ports["etcd_peer_port"])}  # type: ignore[union-attr]
+            assert {addr.ip for addr in listening if addr.port in etcd} == {"127.0.0.1"}
+
+
+def test_cairn_on_the_server_detects_its_features_and_falls_back_to_dense_with_one_warning(
+    server_cairn: Cairn, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = unique("features")
+    report = server_cairn.ingest([_write_docs(tmp_path / "docs", 5)], collection=name)
+    assert report.ingested == 5
+    assert not report.failed
+    info = server_cairn.collection_info(name)
+    assert info.engine == "milvus-server"
+    assert info.engine_version.startswith("v2.3.5")
+    assert "bm25" not in info.features
+    assert "hybrid" not in info.features
+    assert {"aliases", "partition_key", "consistency_per_read"} <= set(info.features)
+    with caplog.at_level(logging.WARNING, logger="cairn.index.milvus"):
+        hybrid = server_cairn.search("how often is turbine unit 3 serviced", collection=name, mode="hybrid")
+        keyword = server_cairn.search("turbine unit 4", collection=name, mode="keyword")
+    assert hybrid.hits
+    assert keyword.hits
+    assert hybrid.hits[0].source.endswith("turbine-003.md")
+    warnings = [r for r in caplog.records if "no BM25" in r.getMessage()]
+    assert len(warnings) == 1  # once per connection, not per query
+    assert any("no BM25" in w for w in hybrid.warnings)
+
+
+def test_tenant_is_the_partition_key_and_reads_are_strong_right_after_deletes(
+    server_cairn: Cairn, tmp_path: Path
+) -> None:
+    name = unique("tenants")
+    docs = _write_docs(tmp_path / "docs", 3, "pump")
+    server_cairn.ingest([docs], collection=name, tenant="acme")
+    described = server_cairn.index.client.describe_collection(server_cairn.index.engine_name(name))
+    tenant_field = next(f for f in described["fields"] if f["name"] == "tenant")
+    assert tenant_field.get("is_partition_key") is True
+    # Remove a document and search at once: the very next read must not return it.
+    gone = next(d for d in server_cairn.documents(collection=name) if d.source.endswith("pump-001.md"))
+    server_cairn.remove_documents([gone.doc_id], collection=name)
+    assert server_cairn.index._read_consistency() == {"consistency_level": "Strong"}
+    hits = server_cairn.search("pump unit 1 serviced every 4 weeks", collection=name, mode="dense").hits
+    assert hits
+    assert all(h.doc_id != gone.doc_id for h in hits)
+    assert server_cairn.index.count(name) == sum(
+        1 for h in server_cairn.index.indexed_chunks(name).values() if h.doc_id != gone.doc_id
+    )
+
+
+def test_reindex_switches_the_collection_alias_to_the_new_generation(server_cairn: Cairn, tmp_path: Path) -> None:
+    name = unique("alias")
+    server_cairn.ingest([_write_docs(tmp_path / "docs", 3, "valve")], collection=name)
+    index = server_cairn.index
+    assert index.alias_target(name) == index.engine_name(name)
+    report = server_cairn.reindex("all-MiniLM-L6-v2", collection=name)
+    assert report.generation == 1
+    assert index.alias_target(name) == index.engine_name(f"{name}_G1")
+    assert not index.client.has_collection(index.engine_name(name))  # the old generation is gone
+    hits = server_cairn.search("valve unit 2", collection=name, mode="dense").hits
+    assert hits
+    assert hits[0].source.endswith("valve-002.md")
+
+
+def test_segments_are_written_to_the_s3_bucket_after_a_flush(
+    stack: tuple[LocalStack, dict[str, str]], server_cairn: Cairn, tmp_path: Path
+) -> None:
+    local, _ = stack
+    name = unique("segments")
+    server_cairn.ingest([_write_docs(tmp_path / "docs", 4, "boiler")], collection=name)
+    engine = server_cairn.index.engine_name(name)
+    collection_id = str(server_cairn.index.client.describe_collection(engine)["collection_id"])
+    server_cairn.index.client.flush(engine)
+    client = local.s3_client()
+    keys = [
+        obj["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket="milvus", Prefix="milvus/insert_log/")
+        for obj in page.get("Contents", [])
+    ]
+    assert any(f"/insert_log/{collection_id}/" in key for key in keys), keys[:5]
+
+
+def test_cairn_refuses_a_server_that_still_accepts_root_milvus_unless_insecure(
+    stack: tuple[LocalStack, dict[str, str]], stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    local, exports = stack
+    from pymilvus import MilvusClient
+
+    root_password = local.root_token().split(":", 1)[1]
+    admin = MilvusClient(uri=exports["CAIRN_MILVUS_URI"], token=local.root_token())
+    admin.update_password("root", root_password, "Milvus")
+    try:
+        with pytest.raises(InsecureEngine, match=r"root:Milvus.*--insecure"):
+            Cairn(server_settings(stack_env, tmp_path / "a")).index  # noqa: B018 - opening is the test
+        insecure = Cairn(server_settings(stack_env, tmp_path / "b", milvus_insecure=True))
+        assert insecure.index.engine == "milvus-server"
+        insecure.close()
+    finally:
+        MilvusClient(uri=exports["CAIRN_MILVUS_URI"], token="root:Milvus").update_password(
+            "root", "Milvus", root_password
+        )
+    # The stack's own user cannot administer users: it has what cairn needs, not more.
+    cairn_user = MilvusClient(uri=exports["CAIRN_MILVUS_URI"], token=exports["CAIRN_MILVUS_TOKEN"])
+    with pytest.raises(Exception, match="permission"):
+        cairn_user.create_user("intruder", "password-123")
+
+
+def test_a_wrong_password_is_a_clear_engine_error(stack_env: dict[str, str], tmp_path: Path) -> None:
+    settings = server_settings(stack_env, tmp_path / "home", milvus_token="cairn:not-the-password")
+    with pytest.raises(EngineError, match="CAIRN_MILVUS_TOKEN"):
+        Cairn(settings).index  # noqa: B018 - opening is the test
+
+
+def test_large_batches_go_through_bulk_import_from_s3(
+    stack: tuple[LocalStack, dict[str, str]], stack_env: dict[str, str], tmp_path: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    local, _ = stack
+    cairn = Cairn(server_settings(stack_env, tmp_path / "home", bulk_insert_min_rows=20))
+    cairn._embedder = embedder
+    try:
+        name = unique("bulk")
+        index = cairn.index
+        assert index.bulk is not None
+        before = _import_tasks(index)
+        cairn.ingest([_write_docs(tmp_path / "docs", 30, "chiller")], collection=name)
+        small = _import_tasks(index)
+        assert small == before  # one document per batch: far below the threshold, plain inserts
+        rows = cairn.index.count(name)
+        rebuilt = cairn.rebuild(collection=name)
+        assert rebuilt == rows
+        assert _import_tasks(index) > small  # the rebuild's batch went through bulk import
+        assert cairn.index.count(name) == rows
+        hits = cairn.search("chiller unit 17", collection=name, mode="dense").hits
+        assert hits[0].source.endswith("chiller-017.md")
+        staged = local.s3_client().list_objects_v2(Bucket="milvus", Prefix="cairn-bulk/").get("KeyCount", 0)
+        assert staged == 0  # staging files are deleted after the import
+    finally:
+        cairn.close()
+
+
+@pytest.mark.filterwarnings("ignore:.*ORM-style PyMilvus API")
+def _import_tasks(index) -> int:  # type: ignore[no-untyped-def]
+    from pymilvus import connections, utility
+
+    alias = "cairn-test-tasks"
+    if not connections.has_connection(alias):
+        connections.connect(alias=alias, uri=index.uri, token=index.token)
+    return len(utility.list_bulk_insert_tasks(limit=0, using=alias))
+
+
+def test_every_acknowledged_row_survives_a_milvus_restart_mid_run(
+    stack: tuple[LocalStack, dict[str, str]], stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    local, _ = stack
+    name = unique("restart")
+    home = tmp_path / "home"
+    settings = server_settings(stack_env, home)
+    env = {
+        **{k: v for k, v in stack_env.items()},
+        "CAIRN_HOME": str(home),
+        "CAIRN_MILVUS_URI": stack_env["CAIRN_MILVUS_URI"],
+        "CAIRN_MILVUS_TOKEN": stack_env["CAIRN_MILVUS_TOKEN"],
+        "CAIRN_STORE": settings.store or "",
+        "CAIRN_S3_ADDRESSING_STYLE": "path",
+        "PATH": str(Path(sys.executable).parent),
+        # Small commit batches, so documents are acknowledged one after another while the restart happens.
+        "CAIRN_INGEST_BATCH_CHUNKS": "4",
+    }
+    first = _write_docs(tmp_path / "first", 20, "compressor")
+    second = _write_docs(tmp_path / "second", 240, "generator")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "cairn"), "ingest", str(first), "--collection", name, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    # A second ingest runs; once it has acknowledged some documents, the Milvus process is stopped and started.
+    running = subprocess.Popen(
+        [str(Path(sys.executable).parent / "cairn"), "ingest", str(second), "--collection", name, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    observer = Cairn(server_settings(stack_env, home, store=settings.store))
+    try:
+        deadline = time.monotonic() + 240
+        # Read the published manifest straight from the vault each time (a Cairn caches its own copy).
+        while len(acknowledged := _live_documents(observer, name)) < 25:
+            assert running.poll() is None, "the ingest finished before the restart could interrupt it"
+            assert time.monotonic() < deadline, "the second ingest acknowledged nothing in time"
+            time.sleep(0.2)
+        local.restart_milvus()
+        running.communicate(timeout=300)
+        # Every document acknowledged before the restart has all its rows in the restarted server.
+        observer.close()
+        observer = Cairn(server_settings(stack_env, home, store=settings.store))
+        indexed = observer.index.indexed_chunks(name)
+        by_doc: dict[str, int] = {}
+        for rowset in indexed.values():
+            by_doc[rowset.doc_id] = by_doc.get(rowset.doc_id, 0) + 1
+        for doc_id, (source, chunks) in acknowledged.items():
+            assert by_doc.get(doc_id, 0) == chunks, source
+    finally:
+        observer.close()
+    # Whatever the interrupted run did not finish, a re-run completes; nothing is lost or doubled.
+    again = subprocess.run(
+        [str(Path(sys.executable).parent / "cairn"), "ingest", str(first), str(second), "--collection", name, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    cairn = Cairn(server_settings(stack_env, home, store=settings.store))
+    try:
+        documents = cairn.documents(collection=name)
+        assert len(documents) == 260
+        assert cairn.verify(collection=name).clean
+        chunk_rows = cairn.index.indexed_chunks(name)
+        assert len(chunk_rows) == cairn.index.count(name)  # no duplicate rows
+        for n in (0, 19):
+            hit = cairn.search(f"compressor unit {n} serviced", collection=name, mode="dense").hits[0]
+            assert hit.source.endswith(f"compressor-{n:03d}.md")
+    finally:
+        cairn.close()
+
+
+def _live_documents(cairn: Cairn, collection: str) -> dict[str, tuple[str, int]]:
+    """doc id → (source, chunks) of the documents live in the collection's manifest as stored in the vault now."""
+    manifest = cairn.vault.load_manifest(collection)
+    if manifest is None:
+        return {}
+    found = {}
+    for doc in manifest.live_documents():
+        version = doc.live_version()
+        assert version is not None
+        found[doc.doc_id] = (doc.source, version.chunks)
+    return found

@@ -1,0 +1,102 @@
+"""The BEIR-format loader: JSONL and folder corpora, qrels, subsets and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cairn.errors import InvalidRequest
+from cairn.eval.dataset import load_dataset
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "eval"
+
+
+def _write(root: Path, corpus: list[dict[str, str]], queries: list[dict[str, str]], qrels: str) -> Path:
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    return root
+
+
+def test_jsonl_dataset_keeps_only_answerable_queries(tmp_path: Path) -> None:
+    """q2's only judged document is not in the corpus and q3 has only a zero grade: both are dropped."""
+    root = _write(
+        tmp_path / "set",
+        [{"_id": "d1", "title": "T", "text": "body"}, {"_id": "d2", "text": "other"}],
+        [{"_id": "q1", "text": "one"}, {"_id": "q2", "text": "two"}, {"_id": "q3", "text": "three"}],
+        "q1\td1\t1\nq1\td2\t0\nq2\tmissing\t1\nq3\td2\t0\n",
+    )
+    data = load_dataset(root)
+    assert data.name == "set"
+    assert data.queries == {"q1": "one"}
+    assert data.qrels == {"q1": {"d1": 1, "d2": 0}}
+    assert data.corpus_size == 2
+    assert data.documents[0].as_text() == "T\n\nbody"
+    assert data.documents[1].as_text() == "other"
+
+
+def test_folder_corpus_ids_are_relative_paths(tmp_path: Path) -> None:
+    """A corpus/ folder: each file is a document named by its path under corpus/."""
+    root = tmp_path / "set"
+    (root / "corpus" / "sub").mkdir(parents=True)
+    (root / "corpus" / "sub" / "a.md").write_text("# A\n\ntext")
+    (root / "corpus" / "b.txt").write_text("b text")
+    (root / "qrels").mkdir()
+    (root / "queries.jsonl").write_text('{"_id": "q", "text": "a?"}\n')
+    (root / "qrels" / "dev.tsv").write_text("q\tsub/a.md\t1\n")
+    data = load_dataset(root)
+    assert sorted(data.files) == ["b.txt", "sub/a.md"]
+    assert data.qrels == {"q": {"sub/a.md": 1}}
+
+
+def test_subset_keeps_relevant_documents_and_fills_with_others(tmp_path: Path) -> None:
+    """First query by id, a corpus of 2: its relevant document plus the first other one."""
+    root = _write(
+        tmp_path / "set",
+        [{"_id": f"d{i}", "text": f"doc {i}"} for i in range(5)],
+        [{"_id": "q1", "text": "x"}, {"_id": "q2", "text": "y"}],
+        "q1\td3\t1\nq2\td4\t1\n",
+    )
+    small = load_dataset(root).subset(queries=1, documents=2)
+    assert list(small.queries) == ["q1"]
+    assert [d.doc_id for d in small.documents] == ["d0", "d3"]
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("corpus.jsonl", "no corpus.jsonl or corpus/"),
+        ("queries.jsonl", "no queries.jsonl"),
+        ("qrels/test.tsv", "no qrels"),
+    ],
+)
+def test_missing_parts_are_named(tmp_path: Path, broken: str, message: str) -> None:
+    """Each missing file is named in the error."""
+    root = _write(tmp_path / "set", [{"_id": "d", "text": "t"}], [{"_id": "q", "text": "t"}], "q\td\t1\n")
+    (root / broken).unlink()
+    with pytest.raises(InvalidRequest, match=message):
+        load_dataset(root)
+
+
+def test_bad_json_line_is_located(tmp_path: Path) -> None:
+    """A malformed line is reported with its file and line number."""
+    root = _write(tmp_path / "set", [{"_id": "d", "text": "t"}], [{"_id": "q", "text": "t"}], "q\td\t1\n")
+    (root / "queries.jsonl").write_text('{"_id": "q", "text": "t"}\nnot json\n')
+    with pytest.raises(InvalidRequest, match=r"queries.jsonl:2"):
+        load_dataset(root)
+
+
+@pytest.mark.parametrize("name", ["pydoc", "manpages"])
+def test_committed_sets_load_with_one_relevant_document_per_query(name: str) -> None:
+    """The committed evaluation sets are well formed: 250 queries, each answered by one corpus document."""
+    data = load_dataset(FIXTURES / name)
+    assert len(data.queries) == 250
+    assert all(sum(g > 0 for g in judged.values()) == 1 for judged in data.qrels.values())
+    assert 600 <= data.corpus_size <= 2000
+    corpus_text = {d.doc_id: " ".join(d.as_text().lower().split()) for d in data.documents}
+    for query_id, judged in data.qrels.items():
+        (answer,) = judged
+        assert " ".join(data.queries[query_id].lower().split()) not in corpus_text[answer]
