@@ -120,8 +120,10 @@ class Cairn(DocumentOperations, Administration):
                 and doc is not None
                 and doc.live == hit.version
             ]
-        if mode == "hybrid":
+        if mode == "hybrid" and self.settings.exact_phrase_promotion:
             hits = promote_exact_phrases(query, hits, len(hits) if rerank or diversify else k)
+        elif not (rerank or diversify):
+            hits = hits[:k]
         warnings: list[str] = []
         if mode != "dense" and (fallback := self.index.features.fallback_warning):
             warnings.append(fallback)

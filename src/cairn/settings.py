@@ -67,9 +67,11 @@ class Settings(BaseSettings):
         "of large batches through it, with the AWS_* endpoint and credentials.",
     )
     bulk_insert_min_rows: int = Field(
-        default=20_000,
+        default=500_000,
         ge=1,
-        description="Batches of at least this many rows use bulk import (with CAIRN_MILVUS_BUCKET).",
+        description="Batches of at least this many rows use bulk import (with CAIRN_MILVUS_BUCKET). Above "
+        "every size measured here (docs/benchmarks.md: row inserts won up to 100k rows on one node); lower it "
+        "where `cairn bench bulk` on your cluster shows the crossover.",
     )
     default_collection: str = "default"
     embed_model: str = Field(
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=256, ge=16, le=8192, description="Upper bound, incl. special tokens.")
     chunk_overlap_tokens: int = Field(default=32, ge=0)
     rrf_k: int = Field(default=5, ge=1, description="RRF constant of hybrid fusion; 5 measured best (docs/quality.md).")
+    exact_phrase_promotion: bool = Field(
+        default=True,
+        description="Hybrid search moves chunks that contain a multi-word query verbatim to the front.",
+    )
     dense_index: Literal["FLAT", "AUTOINDEX", "IVF_FLAT", "HNSW"] = Field(
         default="FLAT",
         description="Vector index for new collections. FLAT is exact; on Milvus Lite 2.5 AUTOINDEX/IVF_FLAT "

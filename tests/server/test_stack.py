@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -300,3 +301,26 @@ def _live_documents(cairn: Cairn, collection: str) -> dict[str, tuple[str, int]]
         assert version is not None
         found[doc.doc_id] = (doc.source, version.chunks)
     return found
+
+
+def test_cairn_demo_runs_on_the_stack_with_the_exported_settings(
+    stack: tuple[LocalStack, dict[str, str]], tmp_path: Path
+) -> None:
+    """What the README documents: `eval "$(cairn stack up)"`, then `cairn demo`, answers from the server."""
+    local, exports = stack
+    script = (
+        f'eval "$({Path(sys.executable).parent / "cairn"} stack up)"\n'
+        f"export CAIRN_STORE=s3://cairn/demo-{tmp_path.name}\n"
+        f"{Path(sys.executable).parent / 'cairn'} demo --json\n"
+    )
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "CAIRN_HOME": str(local.root.parent)}
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["ingest"]["ingested"] >= 3
+    assert len(result["answers"]) == 3
+    assert all(answer["citations"] for answer in result["answers"])
+    from pymilvus import MilvusClient
+
+    admin = MilvusClient(uri=exports["CAIRN_MILVUS_URI"], token=local.root_token())
+    assert "cairn_demo" in admin.list_collections()  # the demo ran on the server, not on an embedded engine

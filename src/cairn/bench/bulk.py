@@ -34,7 +34,7 @@ def _rows(count: int, seed: int) -> list[dict[str, Any]]:
     words = rng.integers(0, len(_WORDS), size=(count, 130))
     return [
         {
-            "chunk_id": f"{seed:04x}{i:060x}",
+            "chunk_id": f"{seed % 0x10000:04x}{i:060x}",
             "text": " ".join(_WORDS[w] for w in words[i]),
             "dense": vectors[i].tolist(),
             "doc_id": f"{i // 20:064x}",

@@ -180,6 +180,7 @@ def run_eval(
             "chunk_max_tokens": used.chunk_max_tokens,
             "chunk_overlap_tokens": used.chunk_overlap_tokens,
             "rrf_k": used.rrf_k,
+            "exact_phrase_promotion": used.exact_phrase_promotion,
             "depth": depth,
             "rerank_depth": min(depth, RERANK_DEPTH),
         },
