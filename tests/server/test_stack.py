@@ -324,3 +324,37 @@ def test_cairn_demo_runs_on_the_stack_with_the_exported_settings(
 
     admin = MilvusClient(uri=exports["CAIRN_MILVUS_URI"], token=local.root_token())
     assert "cairn_demo" in admin.list_collections()  # the demo ran on the server, not on an embedded engine
+
+
+def test_a_tls_stack_serves_milvus_only_over_verified_tls(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    local = LocalStack(tmp_path_factory.mktemp("tls-stack"))
+    try:
+        exports = local.up(tls=True)
+        assert exports["CAIRN_MILVUS_URI"].startswith("https://127.0.0.1:")
+        ca = Path(exports["CAIRN_MILVUS_TLS_CA"])
+        assert ca.read_text().startswith("-----BEGIN CERTIFICATE-----")
+        for name, value in exports.items():
+            if name.startswith("AWS_"):
+                monkeypatch.setenv(name, value)
+        # First (pymilvus reuses a process's connection to the same address): without the CA the server's
+        # certificate is not trusted, and in plain text the server does not answer.
+        untrusted = server_settings(exports, tmp_path / "no-ca", milvus_tls_ca=None)
+        with pytest.raises(EngineError, match="CAIRN_MILVUS_TLS_CA"):
+            Cairn(untrusted).index  # noqa: B018 - opening is the test
+        plain = server_settings(
+            exports, tmp_path / "plain", milvus_uri=exports["CAIRN_MILVUS_URI"].replace("https://", "http://")
+        )
+        with pytest.raises(EngineError):
+            Cairn(plain).index  # noqa: B018 - opening is the test
+        cairn = Cairn(server_settings(exports, tmp_path / "ok"))
+        cairn._embedder = embedder
+        try:
+            name = unique("tls")
+            cairn.ingest([_write_docs(tmp_path / "docs", 2, "heater")], collection=name)
+            assert cairn.search("heater unit 1", collection=name, mode="dense").hits[0].source.endswith("heater-001.md")
+        finally:
+            cairn.close()
+    finally:
+        local.down(purge=True)
