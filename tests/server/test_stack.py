@@ -358,3 +358,18 @@ def test_a_tls_stack_serves_milvus_only_over_verified_tls(
             cairn.close()
     finally:
         local.down(purge=True)
+
+
+def test_a_stack_that_cannot_start_says_why_and_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cairn.stack.local import StackError
+
+    # No `weed` binary beside this interpreter or on PATH: the error names the missing piece and the install.
+    monkeypatch.setattr("cairn.stack.seaweed.find_weed", _missing_weed)
+    with pytest.raises(StackError, match=r"the stack did not start: no `weed` binary"):
+        LocalStack(tmp_path).up()
+
+
+def _missing_weed() -> Path:
+    from cairn.stack.seaweed import SeaweedNotInstalledError
+
+    raise SeaweedNotInstalledError("no `weed` binary beside the interpreter or on PATH; run `make install`")

