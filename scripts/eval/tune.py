@@ -4,7 +4,11 @@ Ingest-time settings (chunk size, overlap) need a fresh ingest each; search-time
 exact-phrase promotion) are swept over one ingest. The sweeps behind docs/quality.md:
 
     python scripts/eval/tune.py tests/fixtures/eval/pydoc tests/fixtures/eval/manpages \\
-        --chunks 256/32,128/16 --rrf 5 --promotion on,off --out docs/quality/tune.jsonl
+        --chunks 256/32 --modes hybrid --rrf 5,60 --promotion on,off --out docs/quality/tune-rrf.jsonl
+    python scripts/eval/tune.py tests/fixtures/eval/pydoc tests/fixtures/eval/manpages \\
+        --chunks 128/16,192/24 --rrf 5 --promotion on,off --out docs/quality/tune-chunks-promotion.jsonl
+
+(tune-chunks-promotion.jsonl also holds a first 256/32 hybrid-only run with --rrf 5.)
 """
 
 from __future__ import annotations

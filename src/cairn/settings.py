@@ -84,8 +84,9 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(default=32, ge=0)
     rrf_k: int = Field(default=5, ge=1, description="RRF constant of hybrid fusion; 5 measured best (docs/quality.md).")
     exact_phrase_promotion: bool = Field(
-        default=True,
-        description="Hybrid search moves chunks that contain a multi-word query verbatim to the front.",
+        default=False,
+        description="Hybrid search moves chunks that contain a multi-word query verbatim to the front; off "
+        "because it cost nDCG@10 on the evaluation sets (docs/quality.md).",
     )
     dense_index: Literal["FLAT", "AUTOINDEX", "IVF_FLAT", "HNSW"] = Field(
         default="FLAT",

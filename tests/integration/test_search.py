@@ -55,7 +55,11 @@ def test_ask_says_so_when_documents_do_not_answer(cairn: Cairn, docs: Path) -> N
 
 
 def test_real_documents_are_each_found_by_their_own_phrase(cairn: Cairn) -> None:
-    """Real PDFs, HTML, Markdown and text that we did not write are each found by a phrase only they contain."""
+    """Real PDFs, HTML, Markdown and text that we did not write are each found by a phrase only they contain.
+
+    With exact-phrase promotion on, as for a collection searched by remembered sentences.
+    """
+    cairn.settings = cairn.settings.model_copy(update={"exact_phrase_promotion": True})
     phrases = json.loads((REAL / "phrases.json").read_text())
     report = cairn.ingest([REAL_DOCS])
     assert report.failed == []
@@ -65,6 +69,29 @@ def test_real_documents_are_each_found_by_their_own_phrase(cairn: Cairn) -> None
         assert Path(hits[0].source).name == name, (phrase, [h.source for h in hits])
         wanted = " ".join(phrase.split()).lower()
         assert any(wanted in " ".join(h.text.split()).lower() for h in hits if Path(h.source).name == name)
+
+
+def test_exact_phrase_promotion_is_a_switch(cairn: Cairn, tmp_path: Path) -> None:
+    """Promotion on: the chunk holding the query verbatim leads hybrid results. Off: the fused order stands."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    # Both legs rank topic.txt first (no RRF tie), but only phrase.txt holds "charge the battery".
+    (folder / "topic.txt").write_text(
+        "Battery care: charge each battery on the shelf, charge the spare batteries overnight, and check the "
+        "battery charger. Charge a battery only when the battery is cool.\n"
+    )
+    (folder / "phrase.txt").write_text(
+        "Inventory notes\n\nThe cupboard by the door holds paper. Remember to charge the battery before lunch.\n"
+    )
+    cairn.ingest([folder])
+
+    def first_hit() -> str:
+        return Path(cairn.search("charge the battery", k=2, mode="hybrid").hits[0].source).name
+
+    cairn.settings = cairn.settings.model_copy(update={"exact_phrase_promotion": True})
+    assert first_hit() == "phrase.txt"
+    cairn.settings = cairn.settings.model_copy(update={"exact_phrase_promotion": False})
+    assert first_hit() == "topic.txt"
 
 
 def test_bad_requests_are_clear_errors(cairn: Cairn, docs: Path) -> None:

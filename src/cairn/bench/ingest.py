@@ -41,7 +41,13 @@ def machine() -> dict[str, Any]:
         memory_gib = round(pages / 2**30, 1)
     except (ValueError, OSError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory_gib, "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory_gib,
+        "python": platform.python_version(),
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),  # the machine may be shared: say how busy it was
+    }
 
 
 def bench_ingest(corpus: list[Path], *, batch_size: int = 32, peers: Sequence[str] = ()) -> dict[str, Any]:

@@ -200,7 +200,7 @@ def bench_recall(
         plot_lines(
             series,
             plot,
-            title=f"recall@10 against search p50, {engine.split(' on ')[0]}, {kind} vectors (sweeps: nprobe / ef)",
+            title=f"recall@10 against p50, {engine.split(' on ')[0]}, {kind} vectors",
             xlabel="search p50, ms (one query at a time)",
             ylabel="recall@10",
             logx=True,

@@ -1,9 +1,12 @@
 """Deterministic benchmark vectors and exact top-k, shared by `cairn bench recall` and `cairn bench scale`.
 
 ``clustered`` vectors imitate sentence embeddings, which sit in topical clusters on the unit sphere: a
-point is one of 256 random centres plus Gaussian noise, normalised. ``random`` vectors (uniform on
-the sphere) are the hardest case for approximate indexes. Queries come from the same distribution
-with another seed, so they are never rows of the collection.
+point is ``0.6 * centre + 0.8 * noise``, one of 1024 random unit centres plus a random unit direction
+orthogonal to it, so two points of a topic have cosine ~0.36 and points of different topics ~0. The
+noise is orthogonal so that which rows of a topic are nearest depends on the query (with plain additive
+noise, the rows whose noise leans towards the centre are everyone's nearest, and any index finds them).
+``random`` vectors (uniform on the sphere) are the hardest case for approximate indexes. Queries come
+from the same distribution with another seed, so they are never rows of the collection.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ Matrix = npt.NDArray[np.float32]
 
 def make_vectors(count: int, *, kind: str = "clustered", seed: int = 0, dim: int = DIM) -> Matrix:
     """*count* unit vectors of *kind* (``clustered`` or ``random``); the same seed gives the same vectors."""
-    centres = np.random.default_rng(12345).standard_normal((256, dim)).astype(np.float32)
+    centres = np.random.default_rng(12345).standard_normal((1024, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     rng = np.random.default_rng(seed)
     out = np.empty((count, dim), dtype=np.float32)
     for lo in range(0, count, 50_000):
@@ -27,7 +31,11 @@ def make_vectors(count: int, *, kind: str = "clustered", seed: int = 0, dim: int
         if kind == "random":
             block = rng.standard_normal((n, dim)).astype(np.float32)
         elif kind == "clustered":
-            block = centres[rng.integers(0, len(centres), n)] + rng.standard_normal((n, dim)).astype(np.float32) * 0.9
+            centre = centres[rng.integers(0, len(centres), n)]
+            noise = rng.standard_normal((n, dim)).astype(np.float32)
+            noise -= np.sum(noise * centre, axis=1, keepdims=True) * centre  # orthogonal to the centre
+            noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+            block = 0.6 * centre + 0.8 * noise
         else:
             raise ValueError(f"unknown vector kind {kind!r}; choose clustered or random")
         out[lo : lo + n] = block / np.linalg.norm(block, axis=1, keepdims=True)
