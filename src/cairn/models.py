@@ -161,6 +161,19 @@ class Citation(BaseModel):
     )
     supported: bool = Field(default=False, description="Every sentence citing the passage is supported by it.")
 
+    @classmethod
+    def of(cls, hit: SearchHit) -> Citation:
+        """The citation of a retrieved passage (support is set when the answer is verified)."""
+        return cls(
+            source=hit.source,
+            location=hit.location,
+            text=hit.text,
+            doc_id=hit.doc_id,
+            chunk_id=hit.chunk_id,
+            version=hit.version,
+            metadata=hit.metadata,
+        )
+
 
 class Answer(BaseModel):
     """An answer whose sentences cite ``citations`` as ``[n]`` (n counts from 1).

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from cairn.generate.answer import citation_for, extractive_stream
+from cairn.generate.answer import extractive_stream
 from cairn.generate.extractive import NO_ANSWER
 from cairn.generate.verify import claim_support, split_sentences, verify_answer
-from cairn.models import Answer, Location, SearchHit
+from cairn.models import Answer, Citation, Location, SearchHit
 
 LEAVE = "Parental leave\n\nEmployees receive 120 days of paid parental leave."
 SICK = "Sick leave is 15 days per year and needs a doctor's note after three days."
@@ -27,7 +27,7 @@ def _hit(chunk_id: str, text: str) -> SearchHit:
 
 
 def _answer(text: str, *passages: str) -> Answer:
-    return Answer(answer=text, citations=[citation_for(_hit(f"c{i}", p)) for i, p in enumerate(passages)])
+    return Answer(answer=text, citations=[Citation.of(_hit(f"c{i}", p)) for i, p in enumerate(passages)])
 
 
 def test_a_fabricated_citation_is_flagged(embedder) -> None:  # type: ignore[no-untyped-def]

@@ -21,24 +21,12 @@ from cairn.generate.safety import defang
 from cairn.generate.verify import MARKER, CitationPolicy, split_sentences, verify_answer
 from cairn.models import Answer, Citation, SearchHit
 
-__all__ = ["AnswerStream", "CitedTextStream", "citation_for", "extractive_stream", "llm_stream"]
+__all__ = ["AnswerStream", "CitedTextStream", "extractive_stream", "llm_stream"]
 
 # Where a streamed piece may end: after a sentence's punctuation or its citation mark, or a line break.
 _SAFE_END = re.compile(r"[.!?\]][ \t]+|\n")
 _MAX_BUFFER = 600
 _NO_ANSWER_WORDS = re.sub(r"\W+", " ", NO_ANSWER.lower()).strip()
-
-
-def citation_for(hit: SearchHit) -> Citation:
-    return Citation(
-        source=hit.source,
-        location=hit.location,
-        text=hit.text,
-        doc_id=hit.doc_id,
-        chunk_id=hit.chunk_id,
-        version=hit.version,
-        metadata=hit.metadata,
-    )
 
 
 class CitedTextStream:
@@ -174,7 +162,7 @@ def llm_stream(
             notes.append("the model's answer cites no passage; treat it as unverified")
         answer = Answer(
             answer=text,
-            citations=[citation_for(prompt.hits[n - 1]) for n in order],
+            citations=[Citation.of(prompt.hits[n - 1]) for n in order],
             generator=llm.model_name,
             warnings=notes,
         )

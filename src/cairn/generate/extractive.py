@@ -143,17 +143,7 @@ def extractive_answer(
         candidate = candidates[index]
         if candidate.hit not in numbers:
             hit = hits[candidate.hit]
-            citations.append(
-                Citation(
-                    source=hit.source,
-                    location=hit.location,
-                    text=hit.text,
-                    doc_id=hit.doc_id,
-                    chunk_id=hit.chunk_id,
-                    version=hit.version,
-                    metadata=hit.metadata,
-                )
-            )
+            citations.append(Citation.of(hit))
             numbers[candidate.hit] = len(citations)
         parts.append(f"{defang(candidate.text)} [{numbers[candidate.hit]}]")
     return Answer(answer=" ".join(parts), citations=citations)
