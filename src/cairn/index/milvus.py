@@ -27,7 +27,7 @@ from cairn.models import Chunk, Location, SearchHit
 from cairn.settings import Settings
 from cairn.vault.manifest import DocumentRecord, RowSet, VersionRecord
 
-__all__ = ["IndexedDocument", "MilvusIndex", "RowBatch", "SearchMode", "open_index"]
+__all__ = ["IndexedDocument", "MilvusIndex", "RowBatch", "SearchMode", "open_index", "tls_options"]
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
@@ -110,12 +110,7 @@ class MilvusIndex:
         self.uri = uri
         self.token = token or ""
         self.consistency = consistency
-        self._tls: dict[str, str] = {}
-        if tls_ca is not None:
-            # One-way TLS: the client checks the server's certificate against this CA.
-            self._tls = {"server_pem_path": str(tls_ca), "server_name": "localhost" if _is_loopback(uri) else ""}
-            self._tls = {key: value for key, value in self._tls.items() if value}
-        self.tls_options: dict[str, str] = dict(self._tls)
+        self.tls_options = tls_options(uri, tls_ca)
         with warnings.catch_warnings():
             # milvus-lite 2.5 imports the deprecated pkg_resources; the warning is not ours to fix.
             warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -123,7 +118,7 @@ class MilvusIndex:
 
             try:
                 with quiet_pymilvus():
-                    self.client: Any = MilvusClient(uri=uri, token=token or "", **self._tls)
+                    self.client: Any = MilvusClient(uri=uri, token=token or "", **self.tls_options)
             except Exception as exc:
                 raise EngineError(
                     f"cannot open the Milvus engine at {uri}: {exc}. "
@@ -162,7 +157,7 @@ class MilvusIndex:
 
         try:
             with quiet_pymilvus():
-                probe = MilvusClient(uri=self.uri, token="root:Milvus", **self._tls)
+                probe = MilvusClient(uri=self.uri, token="root:Milvus", **self.tls_options)
                 probe.list_collections()
                 probe.close()
         except Exception:
@@ -531,8 +526,17 @@ def open_index(settings: Settings) -> MilvusIndex:
     return index
 
 
-def _is_loopback(uri: str) -> bool:
-    return "://127.0.0.1" in uri or "://localhost" in uri
+def tls_options(uri: str, ca: Path | None) -> dict[str, str]:
+    """pymilvus connection options for one-way TLS: check the server's certificate against ``ca``.
+
+    On loopback the certificate is checked for the name ``localhost`` (the local stack's names it).
+    """
+    if ca is None:
+        return {}
+    options = {"server_pem_path": str(ca)}
+    if "://127.0.0.1" in uri or "://localhost" in uri:
+        options["server_name"] = "localhost"
+    return options
 
 
 def _to_hit(hit: Any) -> SearchHit:

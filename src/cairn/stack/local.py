@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import CairnError
-from cairn.index.milvus import quiet_pymilvus
+from cairn.index.milvus import quiet_pymilvus, tls_options
 from cairn.stack.milvus import (
     LOOPBACK,
     MilvusPorts,
@@ -150,7 +150,7 @@ class LocalStack:
         segments = None
         if s3_running:
             with contextlib.suppress(Exception):
-                segments = self.segment_object_count(state)
+                segments = self.segment_object_count()
         return StackStatus(
             s3_running=s3_running,
             milvus_running=milvus_running,
@@ -192,7 +192,7 @@ class LocalStack:
         server.s3_port = state.s3_port
         return server.client()
 
-    def segment_object_count(self, state: _State | None = None) -> int:
+    def segment_object_count(self) -> int:
         """Objects Milvus has written to its bucket (segments, index files, stats logs)."""
         client = self.s3_client()
         count = 0
@@ -225,7 +225,6 @@ class LocalStack:
         self._save(state)
 
     def _milvus(self, state: _State) -> MilvusStandalone:
-        assert state.s3_port is not None or not state.s3_pid
         cert = key = None
         if state.tls:
             from cairn.stack.tls import ensure_certificates
@@ -267,9 +266,7 @@ class LocalStack:
                 time.sleep(0.5)
 
     def _tls(self, state: _State) -> dict[str, str]:
-        if not state.tls:
-            return {}
-        return {"server_pem_path": str(self.root / "tls" / "ca.pem"), "server_name": "localhost"}
+        return tls_options(self._milvus(state).uri, self.root / "tls" / "ca.pem" if state.tls else None)
 
     def _create_users(self, state: _State) -> None:
         from pymilvus import MilvusClient

@@ -28,6 +28,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from cairn.stack.seaweed import held_loopback_ports
+
 __all__ = ["MilvusPorts", "MilvusStandalone", "MilvusStartError", "S3Target"]
 
 LOOPBACK = "127.0.0.1"
@@ -71,16 +73,8 @@ class MilvusPorts:
     @classmethod
     def free(cls) -> MilvusPorts:
         names = (*_TEMPLATE_PORTS, "etcd_peer_port", "metrics_port")
-        held: list[socket.socket] = []
-        try:
-            for _ in names:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                held.append(sock)
-                sock.bind((LOOPBACK, 0))
-            return cls({name: sock.getsockname()[1] for name, sock in zip(names, held, strict=True)})
-        finally:
-            for sock in held:
-                sock.close()
+        with held_loopback_ports(len(names)) as ports:
+            return cls(dict(zip(names, ports, strict=True)))
 
     def all_free(self) -> bool:
         for port in self.ports.values():

@@ -49,7 +49,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-__all__ = ["SeaweedNotInstalledError", "SeaweedS3", "SeaweedStartError"]
+__all__ = ["SeaweedNotInstalledError", "SeaweedS3", "SeaweedStartError", "held_loopback_ports"]
 
 LOOPBACK = "127.0.0.1"
 # weed mini's plugin worker dials the admin gRPC port at (admin HTTP port + 10000), whatever -admin.port.grpc says.
@@ -82,7 +82,7 @@ def find_weed() -> Path:
 
 
 @contextlib.contextmanager
-def _held_loopback_ports(count: int) -> Iterator[list[int]]:
+def held_loopback_ports(count: int) -> Iterator[list[int]]:
     """`count` distinct free loopback ports, held bound (so none repeats) until the block ends."""
     held: list[socket.socket] = []
     try:
@@ -99,7 +99,7 @@ def _held_loopback_ports(count: int) -> Iterator[list[int]]:
 def _port_pair_with_offset(offset: int, attempts: int = 200) -> tuple[int, int]:
     """A free loopback port `p` such that `p + offset` is free too."""
     for _ in range(attempts):
-        with _held_loopback_ports(1) as (port,):
+        with held_loopback_ports(1) as (port,):
             partner = port + offset
             if partner > 65535:
                 continue
@@ -320,7 +320,7 @@ class SeaweedS3:
         (runtime / "tmp").mkdir()
         s3_config = root / "s3.json"
         self._write_s3_identities(s3_config)
-        with _held_loopback_ports(9) as ports:
+        with held_loopback_ports(9) as ports:
             # Drawn while the nine are still held, so it cannot collide with any of them.
             admin, admin_grpc = _port_pair_with_offset(_ADMIN_GRPC_OFFSET)
         master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, webdav = ports
