@@ -36,6 +36,7 @@ _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 # Milvus VARCHAR limit is counted in bytes; chunks are far below it (256 model tokens).
 _MAX_TEXT_BYTES = 65_535
 _INSERT_BATCH = 1000
+_MAX_GATHERED_ROWS = 50_000
 # After this process writes or deletes, its reads are Strong for this long; otherwise the configured level.
 _STRONG_AFTER_WRITE_S = 10.0
 _log = logging.getLogger(__name__)
@@ -495,7 +496,9 @@ class RowBatch:
         self.index = index
         self.collection = collection
         self.rows: list[dict[str, Any]] = []
-        self.size = index.bulk.min_rows if index.bulk is not None else _INSERT_BATCH
+        # Gathering rows for bulk import holds them in memory (~14 KB each at 384 dimensions): never more than
+        # _MAX_GATHERED_ROWS, so a bulk threshold above it means rebuild and reindex insert.
+        self.size = min(index.bulk.min_rows, _MAX_GATHERED_ROWS) if index.bulk is not None else _INSERT_BATCH
 
     def add(self, document: IndexedDocument, chunks: Sequence[Chunk], vectors: npt.NDArray[np.float32]) -> None:
         self.rows.extend(self.index.rows_of(document, chunks, vectors))
