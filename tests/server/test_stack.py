@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,15 +58,71 @@ def test_stack_up_prints_working_exports_and_binds_its_stores_to_loopback(
     assert state is not None
     assert state.milvus_pid
     assert state.s3_pid
-    # The S3 server and Milvus's embedded etcd listen on loopback only.
-    for pid in (state.s3_pid, state.milvus_pid):
-        listening = [c.laddr for c in psutil.Process(pid).net_connections("tcp") if c.status == "LISTEN"]
-        assert listening
-        if pid == state.s3_pid:
-            assert {addr.ip for addr in listening} == {"127.0.0.1"}
-        else:
-            etcd = {int(local._load().milvus_ports["etcd_port"]), int(local._load().milvus_ports["etcd_peer_port"])}  # type: ignore[union-attr]
-            assert {addr.ip for addr in listening if addr.port in etcd} == {"127.0.0.1"}
+    # Both servers run in a network namespace of their own: the host sees only the holder's three listeners.
+    assert not state.host_network, state.host_network_reason
+    assert state.network_pid
+    assert "private namespace" in (status.network or "")
+    public = {state.s3_port, state.milvus_ports["proxy_port"], state.milvus_ports["metrics_port"]}
+    holder = {(c.laddr.ip, c.laddr.port) for c in psutil.Process(state.network_pid).net_connections("tcp")}
+    assert holder == {("127.0.0.1", port) for port in public}
+    inside = _listening_in_namespace_of(state.milvus_pid)
+    internal = ("etcd_port", "root_coord_port", "query_node_port", "data_node_port", "proxy_internal_port")
+    assert {state.milvus_ports[name] for name in internal} <= {port for _, port in inside}  # they exist, in there
+    assert ("::", state.milvus_ports["query_node_port"]) in inside  # ... on every interface (Milvus 2.3)
+    on_host = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    assert not {port for _, port in inside} - public & on_host
+    for address in _external_addresses():
+        for _, port in inside:
+            with pytest.raises(ConnectionRefusedError), socket.create_connection((address, port), timeout=2):
+                pass
+
+
+def _listening_in_namespace_of(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP listener in the network namespace of ``pid``, from /proc/PID/net/tcp{,6}."""
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                address, port = fields[1].split(":")
+                found.add((_address(address), int(port, 16)))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    """The kernel writes addresses as 32-bit words in host (little-endian) order."""
+    raw = bytes.fromhex(hex_address)
+    return str(ipaddress.ip_address(b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))))
+
+
+def _external_addresses() -> list[str]:
+    """This host's non-loopback IPv4 addresses: a server listening on every interface answers on them."""
+    return [
+        entry.address
+        for entries in psutil.net_if_addrs().values()
+        for entry in entries
+        if entry.family == socket.AF_INET and not entry.address.startswith("127.")
+    ]
+
+
+def test_a_stack_whose_namespace_holder_died_comes_back_whole_with_the_same_settings(
+    stack: tuple[LocalStack, dict[str, str]],
+) -> None:
+    local, exports = stack
+    before = local._load()
+    assert before is not None
+    assert before.network_pid
+    os.kill(before.network_pid, signal.SIGKILL)  # the forwarders are gone: nothing reaches the servers
+    deadline = time.monotonic() + 10
+    while local.status().milvus_healthy and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not local.status().milvus_healthy
+    assert local.up() == exports  # a new namespace, the servers restarted in it, the same ports and credentials
+    after = local._load()
+    assert after is not None
+    assert after.network_pid != before.network_pid
+    assert not psutil.pid_exists(before.milvus_pid or 0)
+    assert local.status().milvus_healthy
 
 
 def test_cairn_on_the_server_detects_its_features_and_falls_back_to_dense_with_one_warning(

@@ -34,6 +34,9 @@ def up(
             "[green]stack running[/]: Milvus at "
             f"{exports['CAIRN_MILVUS_URI']}, S3 at {exports['AWS_ENDPOINT_URL']} (settings on stdout)"
         )
+        network = stack.network_description()
+        if network.startswith("host network"):
+            err_console.print(f"[yellow]warning[/]: {network}")
         typer.echo(stack.export_lines(exports), nl=False)
 
 

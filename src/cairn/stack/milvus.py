@@ -11,8 +11,9 @@ renders that template with:
 - a short graceful stop, so a restart takes seconds rather than minutes.
 
 Milvus 2.3 has no setting for the address its gRPC servers listen on: the proxy and the internal component
-ports listen on every interface of the host (advertising loopback). The proxy demands credentials; the
-internal ports do not. Run the stack on a host whose firewall closes them, or in a network namespace.
+ports listen on every interface (advertising loopback), and the internal ports take no credentials. So
+`cairn stack` starts it inside a network namespace of its own (``launcher``, see cairn.stack.netns), where
+"every interface" is the namespace's loopback, and forwards only the proxy and the health port to the host.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class MilvusStandalone:
         tls_cert: Path | None = None,
         tls_key: Path | None = None,
         startup_timeout: float = 120.0,
+        launcher: list[str] | None = None,
     ) -> None:
         self.root = root
         self.s3 = s3
@@ -115,6 +117,7 @@ class MilvusStandalone:
         self.tls_cert = tls_cert
         self.tls_key = tls_key
         self.startup_timeout = startup_timeout
+        self.launcher = list(launcher or [])  # a command prefix, e.g. one entering the stack's network namespace
         self.pid: int | None = None
         self.startup_seconds: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -148,7 +151,7 @@ class MilvusStandalone:
         # The server reads configs/milvus.yaml relative to its working directory.
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [str(self.root / "bin" / "milvus"), "run", "standalone"],
+                [*self.launcher, str(self.root / "bin" / "milvus"), "run", "standalone"],
                 cwd=self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,

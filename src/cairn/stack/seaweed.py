@@ -125,6 +125,8 @@ class SeaweedS3:
         root: Path | None = None,
         access_key: str | None = None,
         secret_key: str | None = None,
+        s3_port: int | None = None,
+        launcher: list[str] | None = None,
     ) -> None:
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be positive, got {startup_timeout!r}")
@@ -145,6 +147,9 @@ class SeaweedS3:
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: BinaryIO | None = None
         self._grpc_ports: dict[str, int] = {}
+        # A fixed S3 port and a command prefix: `cairn stack` runs weed in a network namespace (cairn.stack.netns).
+        self._fixed_s3_port = s3_port
+        self._launcher = list(launcher or [])
 
     def __repr__(self) -> str:
         # Never the secret key: this object ends up in pytest's failure output.
@@ -324,6 +329,7 @@ class SeaweedS3:
             # Drawn while the nine are still held, so it cannot collide with any of them.
             admin, admin_grpc = _port_pair_with_offset(_ADMIN_GRPC_OFFSET)
         master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, webdav = ports
+        s3 = self._fixed_s3_port or s3
         self.s3_port, self.filer_port, self.master_port, self.volume_port = s3, filer, master, volume
         self._grpc_ports = {
             "master": master_grpc,
@@ -333,6 +339,7 @@ class SeaweedS3:
             "admin": admin_grpc,
         }
         return [
+            *self._launcher,
             str(weed),
             "-logtostderr",  # glog would otherwise also write weed.* files into /tmp
             f"-config_dir={config_dir}",
