@@ -25,11 +25,17 @@ run() { quiet; echo "+ $*" >&2; "$@" > /dev/null; }
 
 if [[ $only == all || $only == ingest ]]; then
     run cairn bench ingest "$corpus" --peers --out "$out/ingest-peers.json"
+    CAIRN_EMBED_WORKER=false run cairn bench ingest "$corpus" --out "$out/ingest-noworker.json"
 fi
 if [[ $only == all || $only == latency ]]; then
     run cairn bench latency "$corpus" --clients 8 --seconds 60 --plot "$out/latency.png" --out "$out/latency.json"
     run cairn bench latency "$corpus" --clients 8 --seconds 60 --no-query-cache \
         --plot "$out/latency-nocache.png" --out "$out/latency-nocache.json"
+    CAIRN_EMBED_WORKER=false run cairn bench latency "$corpus" --clients 8 --seconds 60 --no-query-cache \
+        --plot "$out/latency-nocache-noworker.png" --out "$out/latency-nocache-noworker.json"
+    # The same, with documents embedded in this process (no lower-priority worker): the worker's effect.
+    CAIRN_EMBED_WORKER=false run cairn bench latency "$corpus" --clients 8 --seconds 60 \
+        --plot "$out/latency-noworker.png" --out "$out/latency-noworker.json"
     run cairn bench latency "$corpus" --clients 8 --seconds 60 --http \
         --plot "$out/latency-http.png" --out "$out/latency-http.json"
 fi
@@ -37,6 +43,9 @@ if [[ $only == all || $only == recall ]]; then
     run cairn bench recall --size 10000 --size 30000 --plot "$out/recall-lite.png" --out "$out/recall-lite.json"
     run cairn bench recall --server --size 10000 --size 100000 \
         --plot "$out/recall-server.png" --out "$out/recall-server.json"
+    # 1,000,000 vectors: exact search and the two index families, about an hour on 2 cores.
+    run cairn bench recall --server --size 1000000 --index FLAT --index IVF_FLAT --index HNSW \
+        --plot "$out/recall-server-1m.png" --out "$out/recall-server-1m.json"
 fi
 if [[ $only == all || $only == scale ]]; then
     run cairn bench scale --size 1000 --size 10000 --size 30000 --plot "$out/scale-lite.png" --out "$out/scale-lite.json"

@@ -70,7 +70,10 @@ class CairnBase:
                 from cairn.embed.local import load_embedder
 
                 self._embedder = load_embedder(
-                    self.settings.embed_model, self.settings.embed_device, self.settings.embed_batch_size
+                    self.settings.embed_model,
+                    self.settings.embed_device,
+                    self.settings.embed_batch_size,
+                    self.settings.embed_worker,
                 )
             return self._embedder
 
@@ -136,7 +139,7 @@ class CairnBase:
                 from cairn.embed.local import load_embedder
 
                 self._other_embedders[model] = load_embedder(
-                    model, self.settings.embed_device, self.settings.embed_batch_size
+                    model, self.settings.embed_device, self.settings.embed_batch_size, self.settings.embed_worker
                 )
             return self._other_embedders[model]
 

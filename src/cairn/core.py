@@ -37,7 +37,7 @@ class Cairn(DocumentOperations, Administration):
     # -- ingest --------------------------------------------------------------------------------
     def ingest(
         self,
-        paths: Sequence[str | Path],
+        paths: str | Path | Sequence[str | Path],
         *,
         collection: str | None = None,
         sync: bool = False,
@@ -46,7 +46,7 @@ class Cairn(DocumentOperations, Administration):
         allow: Sequence[str] | None = None,
         principal: Principal | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; unchanged files are skipped, changed ones replaced.
+        """Ingest files and folders (one path or several); unchanged files are skipped, changed ones replaced.
 
         *tenant* and *allow* (groups, ``user:NAME``, ``key:ID`` or ``*``) set who may see the
         documents; a key may only ingest into its own tenant.
@@ -55,7 +55,8 @@ class Cairn(DocumentOperations, Administration):
         authorize(principal, "ingest", name)
         access = _document_access(tenant, allow, principal)
         ingestor = self._ingestor(name, create=True)
-        report = ingestor.run([Path(p) for p in paths], sync=sync, progress=progress, access=access)
+        given = [paths] if isinstance(paths, str | Path) else paths
+        report = ingestor.run([Path(p) for p in given], sync=sync, progress=progress, access=access)
         self._record(
             principal,
             "ingest",

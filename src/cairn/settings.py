@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(default=32, ge=1, le=4096)
     embed_device: str = "cpu"
+    embed_worker: bool = Field(
+        default=True,
+        description="Embed ingested documents in a lower-priority process, so queries keep their latency.",
+    )
     chunk_max_tokens: int = Field(default=256, ge=16, le=8192, description="Upper bound, incl. special tokens.")
     chunk_overlap_tokens: int = Field(default=32, ge=0)
     rrf_k: int = Field(default=5, ge=1, description="RRF constant of hybrid fusion; 5 measured best (docs/quality.md).")

@@ -110,6 +110,11 @@ def test_bench_recall_sweeps_the_lite_indexes(tmp_path: Path) -> None:
     assert png.stat().st_size > 10_000
 
 
+def test_bench_recall_can_be_limited_to_chosen_indexes() -> None:
+    result = bench_recall([300], queries=3, indexes=["flat"])
+    assert {run["index"] for run in result["runs"]} == {"FLAT"}
+
+
 def test_bench_scale_measures_every_mode_at_every_size(tmp_path: Path) -> None:
     """Each size reports dense, keyword and hybrid p50/p99 on Milvus Lite; the PNG is written."""
     png = tmp_path / "scale.png"

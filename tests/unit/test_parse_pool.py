@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cairn.embed.local import WORKER_NICENESS
 from cairn.parse.pool import ParsePool
 
 
@@ -58,6 +59,17 @@ def test_every_file_gets_one_outcome_with_hash_and_format(corpus: Path) -> None:
     assert "empty" in outcomes[3].problem.error
     assert outcomes[4].problem is not None
     assert "No such file" in outcomes[4].problem.error
+
+
+def test_parser_processes_run_at_a_lower_cpu_priority_than_the_process_serving_queries(corpus: Path) -> None:
+    with _pool(workers=1) as pool:
+        list(pool.parse([str(corpus / "a.md")]))
+        # The workers are forked by the forkserver process.
+        workers = [
+            p for p in psutil.Process().children(recursive=True) if "forkserver" in " ".join(p.parent().cmdline())
+        ]
+        assert workers
+        assert {worker.nice() for worker in workers} == {psutil.Process().nice() + WORKER_NICENESS}
 
 
 def test_a_file_that_takes_too_long_is_stopped_and_the_next_one_parses(corpus: Path) -> None:

@@ -249,6 +249,7 @@ def bench_latency(
         "machine": machine(),
         "target": "http://127.0.0.1 POST /v1/search (uvicorn, in-process)" if http else "Cairn.search in-process",
         "engine": "milvus-lite 2.5 (embedded)",
+        "embed_worker": settings.embed_worker,
         "corpus": [str(p) for p in corpus],
         "searched_files": len(base),
         "searched_chunks": prepared.chunks,

@@ -134,8 +134,10 @@ def bench_recall(
     queries: int = 200,
     kind: str = "clustered",
     plot: Path | None = None,
+    indexes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Recall@10 and search latency of each index and search parameter at each size."""
+    """Recall@10 and search latency of each index and search parameter at each size (``indexes``: only those)."""
+    wanted = {name.upper() for name in indexes}
     query_vectors = make_vectors(queries, kind=kind, seed=999_999)
     runs: list[dict[str, Any]] = []
     with (
@@ -151,6 +153,8 @@ def bench_recall(
             name = f"recall_{size}"
             insert_s = fill(client, name, data)
             for index_type, build_params, knob, sweep in _sweeps(server, size):
+                if wanted and index_type not in wanted:
+                    continue
                 try:
                     build_s = build_index(client, name, index_type, build_params)
                 except Exception as exc:

@@ -105,6 +105,10 @@ def recall(
     ] = False,
     queries: Annotated[int, typer.Option(min=1, help="Queries per setting.")] = 200,
     vectors: Annotated[str, typer.Option(help="clustered (embedding-like) or random vectors.")] = "clustered",
+    index: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these index types (repeat): FLAT, IVF_FLAT, IVF_SQ8, HNSW, AUTOINDEX."),
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the recall/latency PNG here.")] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
     json_only: Annotated[bool, typer.Option("--json", help="Print JSON (the default; kept for scripts).")] = True,
@@ -112,7 +116,8 @@ def recall(
     """ANN recall@10 against exact search by size, index type and nprobe/ef; 1,000,000 is allowed but slow."""
     from cairn.bench.recall import bench_recall
 
-    _emit(bench_recall(size, server=server, queries=queries, kind=vectors, plot=plot), out)
+    result = bench_recall(size, server=server, queries=queries, kind=vectors, plot=plot, indexes=index or ())
+    _emit(result, out)
 
 
 @app.command()

@@ -1,11 +1,23 @@
-"""Local embedding with sentence-transformers; the packaged all-MiniLM-L6-v2 by default."""
+"""Local embedding with sentence-transformers; the packaged all-MiniLM-L6-v2 by default.
+
+With ``worker=True`` (the default through ``CAIRN_EMBED_WORKER``) documents are embedded in a process of their
+own that runs at a lower CPU priority (nice 10), while queries are embedded in this process at normal priority.
+Ingest keeps all the CPU it can get, but a query that arrives during an ingest takes the cores it needs at
+once instead of sharing them evenly with a batch of hundreds of chunks: that is what keeps query latency
+under load close to idle (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +30,13 @@ from cairn.errors import EmbeddingError
 __all__ = ["PACKAGED_MODELS", "SentenceTransformerEmbedder", "load_embedder"]
 
 Vector = npt.NDArray[np.float32]
+_log = logging.getLogger(__name__)
+
+# How much lower the document worker's CPU priority is than this process's (nice(2) steps).
+WORKER_NICENESS = 10
+# The worker takes seconds to start: it is started once this many document texts were embedded here (a real
+# ingest, or a stream of small ones, rather than a few files) and takes over when ready; until then, here.
+WORKER_START_AFTER = 64
 
 # Model names that resolve to a copy shipped inside a PyPI package, so no hub download happens.
 PACKAGED_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -45,10 +64,44 @@ class _PendingQuery:
         self.vector: Vector | None = None
 
 
+_worker_model: Any = None  # in a document worker process: its model
+
+
+def _start_worker(path: str, device: str) -> None:
+    """Document worker initializer: lower priority, Ctrl-C left to the parent, the model loaded once."""
+    global _worker_model
+    os.nice(WORKER_NICENESS)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    _worker_model = SentenceTransformer(path, device=device)
+
+
+def _worker_ready() -> bool:
+    return _worker_model is not None
+
+
+def _encode_in_worker(texts: list[str], batch_size: int) -> Vector:
+    vectors = _worker_model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU (or another torch device)."""
 
-    def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        worker: bool = False,
+        worker_start_after: int = WORKER_START_AFTER,
+    ) -> None:
         path = _resolve_model(model)
         if Path(path).is_dir():
             # A local model must never reach for the hub (this machine may be offline).
@@ -84,6 +137,11 @@ class SentenceTransformerEmbedder:
         self._query_lock = threading.Lock()
         self._pending: list[_PendingQuery] = []
         self._pending_lock = threading.Lock()
+        self._worker = worker
+        self._worker_start_after = worker_start_after
+        self._embedded_here = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._warmup: Future[bool] | None = None
 
     @property
     def model_name(self) -> str:
@@ -126,8 +184,16 @@ class SentenceTransformerEmbedder:
         pieces.append(text[start_char:])
         return [p for p in pieces if p.strip()]
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The document worker's process id, once it has started (``worker=True``)."""
+        processes = list((self._pool._processes or {}).values()) if self._pool is not None else []
+        return processes[0].pid if processes else None
+
     def _encode(self, texts: Sequence[str]) -> Vector:
         with self._lock:
+            if self._worker and self._worker_ready(len(texts)):
+                return self._encode_by_worker(list(texts))
             # sentence-transformers sorts the inputs by length before batching, so batches hold
             # similar lengths and little padding; results come back in input order.
             vectors = self._model.encode(
@@ -138,6 +204,65 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def start_worker(self, *, wait: bool = False) -> None:
+        """Start the document worker now (normally the first large batch does); ``wait`` until it is ready."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self._path, self._device),
+            )
+            self._warmup = self._pool.submit(_worker_ready)
+        if wait and self._warmup is not None:
+            with contextlib.suppress(Exception):  # a failed start is reported by the next batch
+                self._warmup.result()
+
+    def _worker_ready(self, count: int) -> bool:
+        if self._pool is None:
+            self._embedded_here += count
+            if self._embedded_here >= self._worker_start_after:
+                self.start_worker()
+            return False
+        if self._warmup is None or not self._warmup.done():
+            return False
+        if self._warmup.exception() is not None:
+            _log.warning(
+                "the document embedding process did not start (%s); embedding in this process instead",
+                self._warmup.exception(),
+            )
+            self._worker = False
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            return False
+        return True
+
+    def _encode_by_worker(self, texts: list[str]) -> Vector:
+        """In the document worker; a worker that died (killed, out of memory) is replaced once."""
+        for attempt in (1, 2):
+            if self._pool is None:
+                self.start_worker(wait=True)
+            assert self._pool is not None
+            try:
+                return self._pool.submit(_encode_in_worker, texts, self._batch_size).result()
+            except BrokenProcessPool as exc:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+                if attempt == 2:
+                    raise EmbeddingError(
+                        "the document embedding process died twice in a row (out of memory?); "
+                        "set CAIRN_EMBED_WORKER=false to embed in this process and see the error"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Stop the document worker, if one runs (it is started again on the next ingest)."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+                self._warmup = None
 
     def embed_documents(self, texts: Sequence[str]) -> Vector:
         if not texts:
@@ -168,6 +293,8 @@ class SentenceTransformerEmbedder:
 
 
 @lru_cache(maxsize=4)
-def load_embedder(model: str, device: str = "cpu", batch_size: int = 32) -> SentenceTransformerEmbedder:
-    """One loaded model per (name, device, batch size) per process; loading takes seconds."""
-    return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size)
+def load_embedder(
+    model: str, device: str = "cpu", batch_size: int = 32, worker: bool = False
+) -> SentenceTransformerEmbedder:
+    """One loaded model per (name, device, batch size, worker) per process; loading takes seconds."""
+    return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size, worker=worker)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
+from cairn.embed.local import WORKER_NICENESS
 from cairn.errors import LimitExceeded, ParseError, UnsupportedFormat
 from cairn.models import FailedFile
 
@@ -61,8 +62,9 @@ class ParseOutcome:
 
 
 def _limit_worker(memory_bytes: int) -> None:
-    """Worker initializer: cap the address space and keep OCR to one thread per worker."""
+    """Worker initializer: cap the address space, keep OCR to one thread, yield the CPU to queries."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    os.nice(WORKER_NICENESS)  # parsing is background work, as document embedding is
     os.environ["OMP_THREAD_LIMIT"] = "1"
     # The ingest process handles Ctrl-C and stops the pool; workers must not die mid-file first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
