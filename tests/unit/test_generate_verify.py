@@ -91,6 +91,27 @@ def test_a_number_missing_from_the_passage_caps_support(embedder) -> None:  # ty
     assert changed <= 0.25
 
 
+def test_a_claim_that_negates_its_passage_is_not_supported(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Same words, opposite meaning: a negation cue or a negating prefix the passage does not share."""
+    for claim, passage in (
+        ("Employees receive 120 days of unpaid parental leave [1].", LEAVE),
+        ("Sick leave does not need a doctor's note [1].", SICK),
+        ("Never move a swollen lithium battery to the fireproof bin [1].", BATTERY),
+    ):
+        checked = verify_answer(_answer(claim, passage), embedder)
+        assert checked.citations[0].supported is False, claim
+        assert checked.citations[0].support <= 0.25, claim
+
+
+def test_a_negation_the_passage_shares_is_supported(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Faithful negative statements keep their support: the passage says "not" (or "unpaid") too."""
+    rules = "Visitors may not enter the laboratory without a badge. Overtime is unpaid for managers."
+    for claim in ("Visitors may not enter the laboratory without a badge [1].", "Managers get unpaid overtime [1]."):
+        checked = verify_answer(_answer(claim, rules), embedder)
+        assert checked.citations[0].supported is True, claim
+        assert checked.citations[0].support >= 0.5, claim
+
+
 def test_extractive_answers_carry_support_too(embedder) -> None:  # type: ignore[no-untyped-def]
     """The offline answer has the same shape: every citation verified, and quoted sentences are supported."""
     hits = [_hit("a", LEAVE), _hit("b", SICK)]

@@ -7,7 +7,12 @@ Every sentence of an answer that carries ``[n]`` is checked against passage *n*:
 - **embedding support**: the best cosine similarity between the sentence and the passage or one
   of its sentences, with the embedding model the collection was built with;
 - **numbers**: a number in the sentence that the passage never states caps support at
-  `NUMBER_CAP`, since a changed figure is the typical fabrication that reads as on topic.
+  `NUMBER_CAP`, since a changed figure is the typical fabrication that reads as on topic;
+- **polarity**: a sentence that negates what its closest passage sentence affirms, or the reverse,
+  is capped the same way. "unpaid" against "paid" and "does not need" against "needs" share nearly
+  every word and most of their meaning for an embedding model, so neither support score sees them.
+  A negation is a cue word ("not", "never", "no", "without", "n't" …) or a word that the other text
+  has without its "un"/"non" prefix.
 
 ``support`` = (lexical + embedding) / 2, in [0, 1]. A citation is ``supported`` when every
 sentence citing it reaches ``min_support``. With the ``drop`` policy, unsupported ``[n]`` marks are
@@ -38,6 +43,9 @@ NUMBER_CAP = 0.25
 _BOUNDARY = re.compile(r"((?<=[.!?])[ \t]+(?!\[\d)|(?<=\])[ \t]+(?!\[\d)|\s*\n\s*)")
 _PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "neither", "without", "cannot", "nobody", "nothing"})
+_NEGATING_PREFIXES = ("non", "un")
 
 
 @dataclass
@@ -70,6 +78,32 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
 
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _negated(words: list[str]) -> bool:
+    """Whether an odd number of negation cues occurs ("not" once negates; "not … without" does not)."""
+    cues = sum(1 for w in words if w in _NEGATIONS or w.endswith("n't"))
+    return cues % 2 == 1
+
+
+def _prefix_flip(claim: set[str], source: set[str]) -> bool:
+    """A word one text has with a negating prefix and the other has without it ("unpaid" / "paid")."""
+    for one, other in ((claim, source), (source, claim)):
+        for word in one - other:
+            for prefix in _NEGATING_PREFIXES:
+                stem = word.removeprefix(prefix).lstrip("-")
+                if stem != word and len(stem) >= 4 and stem in other:
+                    return True
+    return False
+
+
+def _opposes(claim: str, source: str) -> bool:
+    claim_words, source_words = _words(claim), _words(source)
+    return _negated(claim_words) != _negated(source_words) or _prefix_flip(set(claim_words), set(source_words))
+
+
 def claim_support(claims: Sequence[str], passages: Sequence[str], embedder: Embedder) -> list[float]:
     """Support in [0, 1] of each claims[i] by passages[i]."""
     if not claims:
@@ -82,12 +116,14 @@ def claim_support(claims: Sequence[str], passages: Sequence[str], embedder: Embe
     scores: list[float] = []
     start = 0
     for claim, passage, group, claim_vector in zip(claims, passages, pieces, claim_vectors, strict=True):
-        semantic = float(np.clip(np.max(rest[start : start + len(group)] @ claim_vector), 0.0, 1.0))
+        similarities = rest[start : start + len(group)] @ claim_vector
+        semantic = float(np.clip(np.max(similarities), 0.0, 1.0))
+        closest = group[int(np.argmax(similarities))]  # the passage itself, or its sentence nearest the claim
         start += len(group)
         words = _stems(claim)
         lexical = len(words & _stems(passage)) / len(words) if words else semantic
         support = (lexical + semantic) / 2
-        if not _numbers(claim) <= _numbers(passage):
+        if not _numbers(claim) <= _numbers(passage) or _opposes(claim, closest):
             support = min(support, NUMBER_CAP)
         scores.append(round(support, 3))
     return scores
