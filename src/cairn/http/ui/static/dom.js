@@ -65,9 +65,14 @@ export function fillTable(table, labels, rows) {
 /** A modal dialog that returns focus to the element that opened it. */
 export function openDialog(dialog, focusTarget) {
   const opener = document.activeElement;
+  // The "close" event comes a task after the dialog closed, and the browser may already have put focus
+  // back on the opener: only restore it if focus is lost (on the body or still in the dialog), or a key
+  // pressed in between (Shift+Tab away from the opener) would be undone.
   const restore = () => {
     dialog.removeEventListener("close", restore);
-    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+    const current = document.activeElement;
+    const lost = !current || current === document.body || dialog.contains(current);
+    if (lost && opener instanceof HTMLElement && opener.isConnected) opener.focus();
   };
   dialog.addEventListener("close", restore);
   for (const closer of dialog.querySelectorAll("[data-close]")) closer.onclick = () => dialog.close();
