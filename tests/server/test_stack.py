@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -429,8 +430,24 @@ def test_a_stack_that_cannot_start_says_why_and_what_to_do(tmp_path: Path, monke
 
     # No `weed` binary beside this interpreter or on PATH: the error names the missing piece and the install.
     monkeypatch.setattr("cairn.stack.seaweed.find_weed", _missing_weed)
+    local = LocalStack(tmp_path)
+    before = _running_holders()
     with pytest.raises(StackError, match=r"the stack did not start: no `weed` binary"):
-        LocalStack(tmp_path).up()
+        local.up()
+    # Nothing it started is left running: the namespace holder it had started (and its host ports) are gone.
+    state = local._load()
+    assert state is not None
+    assert state.network_pid is None
+    assert _running_holders() == before
+
+
+def _running_holders() -> set[int]:
+    found = set()
+    for process in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "netns.py" in " ".join(process.cmdline()) and process.status() != psutil.STATUS_ZOMBIE:
+                found.add(process.pid)
+    return found
 
 
 def _missing_weed() -> Path:

