@@ -192,7 +192,7 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: Sequence[str]) -> Vector:
         with self._lock:
-            if self._worker and self._worker_ready(len(texts)):
+            if self._worker and self._use_worker(len(texts)):
                 return self._encode_by_worker(list(texts))
             # sentence-transformers sorts the inputs by length before batching, so batches hold
             # similar lengths and little padding; results come back in input order.
@@ -219,7 +219,8 @@ class SentenceTransformerEmbedder:
             with contextlib.suppress(Exception):  # a failed start is reported by the next batch
                 self._warmup.result()
 
-    def _worker_ready(self, count: int) -> bool:
+    def _use_worker(self, count: int) -> bool:
+        """Whether this batch goes to the worker: started once enough texts were embedded here, and ready."""
         if self._pool is None:
             self._embedded_here += count
             if self._embedded_here >= self._worker_start_after:

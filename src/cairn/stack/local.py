@@ -37,7 +37,13 @@ from cairn.stack.milvus import (
     stop_process_group,
 )
 from cairn.stack.netns import NamespaceUnavailableError, NetworkStartError, PrivateNetwork, start_private_network
-from cairn.stack.seaweed import SeaweedNotInstalledError, SeaweedS3, SeaweedStartError, held_loopback_ports
+from cairn.stack.seaweed import (
+    SeaweedNotInstalledError,
+    SeaweedS3,
+    SeaweedStartError,
+    held_loopback_ports,
+    loopback_ports_free,
+)
 
 __all__ = ["LocalStack", "StackError", "StackStatus"]
 
@@ -246,8 +252,7 @@ class LocalStack:
         """Choose the three public ports (keeping the last ones when free) and start the namespace holder."""
         with held_loopback_ports(1) as (fresh_s3,):
             milvus = MilvusPorts(state.milvus_ports) if state.milvus_ports else MilvusPorts.free()
-            public = MilvusPorts({"s3": state.s3_port or 0, "proxy": milvus.proxy, "metrics": milvus.metrics})
-            if not (state.s3_port and public.all_free()):
+            if not (state.s3_port and loopback_ports_free([state.s3_port, milvus.proxy, milvus.metrics])):
                 milvus = MilvusPorts.free()
                 state.s3_port = fresh_s3
         state.milvus_ports = milvus.ports

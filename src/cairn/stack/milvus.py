@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -29,7 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from cairn.stack.seaweed import held_loopback_ports
+from cairn.stack.seaweed import held_loopback_ports, loopback_ports_free
 
 __all__ = ["MilvusPorts", "MilvusStandalone", "MilvusStartError", "S3Target"]
 
@@ -78,15 +77,7 @@ class MilvusPorts:
             return cls(dict(zip(names, ports, strict=True)))
 
     def all_free(self) -> bool:
-        for port in self.ports.values():
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                # As the server's own listeners do: a port whose last connections linger in TIME_WAIT is free.
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((LOOPBACK, port))
-                except OSError:
-                    return False
-        return True
+        return loopback_ports_free(self.ports.values())
 
     @property
     def proxy(self) -> int:

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
@@ -49,7 +49,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-__all__ = ["SeaweedNotInstalledError", "SeaweedS3", "SeaweedStartError", "held_loopback_ports"]
+__all__ = ["SeaweedNotInstalledError", "SeaweedS3", "SeaweedStartError", "held_loopback_ports", "loopback_ports_free"]
 
 LOOPBACK = "127.0.0.1"
 # weed mini's plugin worker dials the admin gRPC port at (admin HTTP port + 10000), whatever -admin.port.grpc says.
@@ -94,6 +94,19 @@ def held_loopback_ports(count: int) -> Iterator[list[int]]:
     finally:
         for sock in held:
             sock.close()
+
+
+def loopback_ports_free(ports: Iterable[int]) -> bool:
+    """Whether every one of ``ports`` can be bound on 127.0.0.1 now."""
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As servers' own listeners do: a port whose last connections linger in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                return False
+    return True
 
 
 def _port_pair_with_offset(offset: int, attempts: int = 200) -> tuple[int, int]:
