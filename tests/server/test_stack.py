@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from tests.netns_helpers import external_addresses, listening_in_namespace_of
 from tests.server.stack_helpers import server_settings, unique
 
 from cairn import Cairn
@@ -66,44 +66,16 @@ def test_stack_up_prints_working_exports_and_binds_its_stores_to_loopback(
     public = {state.s3_port, state.milvus_ports["proxy_port"], state.milvus_ports["metrics_port"]}
     holder = {(c.laddr.ip, c.laddr.port) for c in psutil.Process(state.network_pid).net_connections("tcp")}
     assert holder == {("127.0.0.1", port) for port in public}
-    inside = _listening_in_namespace_of(state.milvus_pid)
+    inside = listening_in_namespace_of(state.milvus_pid)
     internal = ("etcd_port", "root_coord_port", "query_node_port", "data_node_port", "proxy_internal_port")
     assert {state.milvus_ports[name] for name in internal} <= {port for _, port in inside}  # they exist, in there
     assert ("::", state.milvus_ports["query_node_port"]) in inside  # ... on every interface (Milvus 2.3)
     on_host = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
     assert not {port for _, port in inside} - public & on_host
-    for address in _external_addresses():
+    for address in external_addresses():
         for _, port in inside:
             with pytest.raises(ConnectionRefusedError), socket.create_connection((address, port), timeout=2):
                 pass
-
-
-def _listening_in_namespace_of(pid: int) -> set[tuple[str, int]]:
-    """(address, port) of every TCP listener in the network namespace of ``pid``, from /proc/PID/net/tcp{,6}."""
-    found = set()
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A":  # LISTEN
-                address, port = fields[1].split(":")
-                found.add((_address(address), int(port, 16)))
-    return found
-
-
-def _address(hex_address: str) -> str:
-    """The kernel writes addresses as 32-bit words in host (little-endian) order."""
-    raw = bytes.fromhex(hex_address)
-    return str(ipaddress.ip_address(b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))))
-
-
-def _external_addresses() -> list[str]:
-    """This host's non-loopback IPv4 addresses: a server listening on every interface answers on them."""
-    return [
-        entry.address
-        for entries in psutil.net_if_addrs().values()
-        for entry in entries
-        if entry.family == socket.AF_INET and not entry.address.startswith("127.")
-    ]
 
 
 def test_a_stack_whose_namespace_holder_died_comes_back_whole_with_the_same_settings(

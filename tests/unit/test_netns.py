@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from tests.netns_helpers import external_addresses, listening_in_namespace_of
 
 from cairn.stack.milvus import stop_process_group
 from cairn.stack.netns import NetworkStartError, PrivateNetwork, start_private_network
@@ -60,7 +61,7 @@ def network(tmp_path: Path) -> Iterator[tuple[PrivateNetwork, int, int]]:
 def _wait_inside(pid: int, port: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if f":{port:04X} 00000000:0000 0A" in Path(f"/proc/{pid}/net/tcp").read_text():
+        if port in {listening for _, listening in listening_in_namespace_of(pid)}:
             return
         time.sleep(0.05)
     raise AssertionError(f"nothing listens on {port} inside the namespace")
@@ -89,13 +90,7 @@ def test_a_server_listening_on_every_interface_inside_is_reachable_only_through_
     net, public, hidden = network
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", hidden), timeout=2):
         pass
-    external = [
-        entry.address
-        for entries in psutil.net_if_addrs().values()
-        for entry in entries
-        if entry.family == socket.AF_INET and not entry.address.startswith("127.")
-    ]
-    for address in external:
+    for address in external_addresses():
         for port in (public, hidden):
             with pytest.raises(ConnectionRefusedError), socket.create_connection((address, port), timeout=2):
                 pass
