@@ -6,33 +6,34 @@ from collections.abc import Callable
 from typing import Any
 
 from cairn._base import CairnBase
-from cairn.access import authorize
+from cairn.access import authorize, authorize_key_grants, within_grants
 from cairn.auth import ApiKey, Principal
+from cairn.catalog import Retention
 from cairn.errors import ConfigError, Forbidden, InvalidRequest, NotFound
-from cairn.maintenance import ReindexReport, VerifyReport, rebuild, reindex, verify
-from cairn.vault.manifest import Retention
+from cairn.maintenance import Maintenance, ReindexReport, VerifyReport, rebuild, reindex, verify
 
 
 class Administration(CairnBase):
     def create_key(self, *, principal: Principal | None = None, **fields: Any) -> tuple[str, ApiKey]:
-        """Create an API key (admins only, within their tenant); the token is returned once."""
+        """Create an API key (admins only, within their own grants); the token is returned once."""
         authorize(principal, "manage")
-        if principal is not None and fields.get("tenant") != principal.tenant:
-            raise Forbidden(f"this key belongs to tenant {principal.tenant!r} and cannot make keys for another")
+        role, tenant, collections = fields.get("role", ""), fields.get("tenant", ""), fields.get("collections")
+        authorize_key_grants(principal, role=role, tenant=tenant, collections=collections)
         token, record = self.keys.create(**fields)
         self._record(principal, "key.create", target=record.key_id, detail=f"{record.role} of {record.tenant}")
         return token, record
 
     def list_keys(self, *, principal: Principal | None = None) -> list[ApiKey]:
-        """The keys an admin may see: those of its own tenant (all of them for the local caller)."""
+        """The keys an admin may see: those within its own grants (all of them for the local caller)."""
         authorize(principal, "manage")
-        return [k for k in self.keys.list() if principal is None or k.tenant == principal.tenant]
+        return [k for k in self.keys.list() if _within(principal, k)]
 
     def revoke_key(self, key_id: str, *, principal: Principal | None = None) -> ApiKey:
-        """Revoke a key; it fails from the next request on."""
+        """Revoke a key within the caller's own grants; it fails from the next request on. A key beyond
+        them (another tenant's, a higher role's, one with wider collections) is not found, alike."""
         authorize(principal, "manage")
         record = self.keys.get(key_id)
-        if principal is not None and record.tenant != principal.tenant:
+        if not _within(principal, record):
             raise NotFound(f"no key {key_id!r}")
         record = self.keys.revoke(key_id)
         self._record(principal, "key.revoke", target=key_id)
@@ -42,24 +43,21 @@ class Administration(CairnBase):
         """Delete the collection's index and manifest. Original document bytes stay in the vault.
 
         A key may drop only a collection whose documents (live or removed) all belong to its tenant;
-        the check and the drop happen under the collection's write lock, so no upload slips between.
+        the catalog rows go first, so a writer that slips in between sees the collection gone.
         """
         name = self._collection(collection)
         authorize(principal, "manage", name)
-        live = self._live_manifest(name)
-        with live.write_lock:
-            manifest = live.draft()
-            if principal is not None and any(d.tenant != principal.tenant for d in manifest.documents.values()):
-                raise Forbidden(
-                    f"collection {name!r} also holds documents of other tenants, so a key of tenant "
-                    f"{principal.tenant!r} cannot drop it; remove your documents instead, or drop it on the host "
-                    f"(cairn collections drop {name})"
-                )
-            self._record(principal, "collection.drop", collection=name)
-            self.index.drop_collection(manifest.index_name)
-            self.vault.delete_collection(name)
-            with self._lock:
-                self._live.pop(name, None)
+        state = self._state(name)
+        if principal is not None and self.catalog.tenants(name) - {principal.tenant}:
+            raise Forbidden(
+                f"collection {name!r} also holds documents of other tenants, so a key of tenant "
+                f"{principal.tenant!r} cannot drop it; remove your documents instead, or drop it on the host "
+                f"(cairn collections drop {name})"
+            )
+        self._record(principal, "collection.drop", collection=name)
+        self.catalog.drop_collection(name)
+        self.index.drop_collection(state.index_name)
+        self.vault.delete_collection(name)
 
     def set_retention(self, mode: str | None, days: int = 0, *, collection: str | None = None) -> None:
         """Keep the collection's versions under object-lock retention for *days* (``None`` mode: stop).
@@ -67,7 +65,7 @@ class Administration(CairnBase):
         Existing versions are locked for *days* from now too. Needs an S3 bucket with Object Lock.
         """
         name = self._collection(collection)
-        live = self._live_manifest(name)
+        self._state(name)
         retention = None
         if mode is not None:
             try:
@@ -81,21 +79,18 @@ class Administration(CairnBase):
                     f"the vault at {self.vault.store.describe()} has no object lock; retention needs an S3 bucket "
                     "created with Object Lock enabled"
                 )
-        with live.write_lock:
-            manifest = live.draft()
-            manifest.retention = retention
-            if retention is not None:
-                for doc in manifest.documents.values():
-                    for version in doc.versions:
-                        self.vault.retain_version(version, retention)
-            self.vault.save_manifest(manifest)
-            live.publish(manifest)
+        self.catalog.set_retention(name, retention)
+        self.vault.write_collection_record(self._state(name))
+        if retention is not None:
+            for doc in self.catalog.iter_live_documents(name):
+                for version in (self.catalog.document(name, doc.doc_id) or doc).versions:
+                    self.vault.retain_version(version, retention)
 
     # -- maintenance -----------------------------------------------------------------------------
     def rebuild(self, *, collection: str | None = None) -> int:
         """Re-create the collection's index from the vault, without embedding; return rows inserted."""
         name = self._collection(collection)
-        return rebuild(self.vault, self.index, self._live_manifest(name))
+        return rebuild(self._maintenance(name))
 
     def reindex(
         self,
@@ -112,15 +107,24 @@ class Administration(CairnBase):
         name = self._collection(collection)
         embedder = self.embedder_for(model)
         return reindex(
-            self.vault,
-            self.index,
-            self._live_manifest(name),
-            embedder=embedder,
-            cache=self._cache(embedder.model_name),
-            progress=progress,
+            self._maintenance(name), embedder=embedder, cache=self._cache(embedder.model_name), progress=progress
         )
 
     def verify(self, *, collection: str | None = None, repair: bool = False) -> VerifyReport:
         """Reconcile the vault and the index: missing and orphan rows, corrupt objects; repair the index."""
         name = self._collection(collection)
-        return verify(self.vault, self.index, self._live_manifest(name), repair=repair)
+        return verify(self._maintenance(name), repair=repair)
+
+    def _maintenance(self, name: str) -> Maintenance:
+        return Maintenance(
+            vault=self.vault,
+            index=self.index,
+            catalog=self.catalog,
+            ingestor=self._ingestor(name),
+            collection=name,
+        )
+
+
+def _within(principal: Principal | None, key: ApiKey) -> bool:
+    """Whether the key is within the principal's own grants (`cairn.access.within_grants`)."""
+    return within_grants(principal, role=key.role, tenant=key.tenant, collections=key.collections)

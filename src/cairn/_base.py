@@ -17,12 +17,15 @@ from typing import Any, Self
 from cairn.access import permits
 from cairn.audit import AuditLog
 from cairn.auth import KeyStore, Principal, validate_name
+from cairn.catalog import Catalog, CollectionState, DocumentRecord, SqlCatalog
+from cairn.catalog.janitor import LocalReaders
+from cairn.catalog.legacy import import_manifests
 from cairn.embed.base import Embedder
 from cairn.embed.query_cache import QueryEmbeddingCache
 from cairn.errors import Forbidden, InvalidRequest, NotFound
 from cairn.generate.pipeline import Generation
 from cairn.index.milvus import MilvusIndex, open_index
-from cairn.ingest import DocumentAccess, Ingestor, document_id
+from cairn.ingest import DocumentAccess, Ingestor
 from cairn.models import (
     DocumentInfo,
     DocumentVersionInfo,
@@ -30,8 +33,7 @@ from cairn.models import (
 from cairn.parse import ParseLimits
 from cairn.parse.pool import ParsePool
 from cairn.settings import Settings, validate_collection_name
-from cairn.snapshots import LiveManifest
-from cairn.vault import DocumentRecord, EmbeddingCache, Manifest, Vault
+from cairn.vault import EmbeddingCache, Vault
 from cairn.vault.factory import open_store
 
 MAX_K = 1000
@@ -47,7 +49,8 @@ class CairnBase:
         self._embedder: Embedder | None = None
         self._other_embedders: dict[str, Embedder] = {}
         self._caches: dict[str, EmbeddingCache] = {}
-        self._live: dict[str, LiveManifest] = {}
+        self._catalog: Catalog | None = None
+        self.readers = LocalReaders()
         self._parsers: ParsePool | None = None
         self._audit: AuditLog | None = None
         self._generation: Generation | None = None
@@ -62,6 +65,17 @@ class CairnBase:
                 self.settings.home.mkdir(parents=True, exist_ok=True)
                 self._index = open_index(self.settings)
             return self._index
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog shared by every process; opened (migrated, old manifests imported) on first use."""
+        with self._lock:
+            if self._catalog is None:
+                self.settings.home.mkdir(parents=True, exist_ok=True)
+                catalog = SqlCatalog(self.settings.catalog_database)
+                import_manifests(self.vault, catalog)
+                self._catalog = catalog
+            return self._catalog
 
     @property
     def embedder(self) -> Embedder:
@@ -149,23 +163,20 @@ class CairnBase:
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from exc
 
-    def _live_manifest(self, collection: str, *, create: bool = False) -> LiveManifest:
-        with self._lock:
-            live = self._live.get(collection)
-            if live is not None:
-                return live
-            manifest = self.vault.load_manifest(collection)
-            if manifest is None:
-                if not create:
-                    raise NotFound(
-                        f"no collection {collection!r}; ingest documents into it first "
-                        f"(cairn ingest PATH --collection {collection})"
-                    )
-                embedder = self.embedder
-                manifest = Manifest(collection=collection, embed_model=embedder.model_name, dim=embedder.dim)
-                self.vault.save_manifest(manifest)
-            live = self._live[collection] = LiveManifest(manifest)
-            return live
+    def _state(self, collection: str, *, create: bool = False) -> CollectionState:
+        """The collection as the catalog has it now; created with the default model when *create*."""
+        state = self.catalog.collection(collection)
+        if state is not None:
+            return state
+        if not create:
+            raise NotFound(
+                f"no collection {collection!r}; ingest documents into it first "
+                f"(cairn ingest PATH --collection {collection})"
+            )
+        embedder = self.embedder
+        state = self.catalog.ensure_collection(collection, embed_model=embedder.model_name, dim=embedder.dim)
+        self.vault.write_collection_record(state)
+        return state
 
     def _cache(self, model: str) -> EmbeddingCache:
         with self._lock:
@@ -174,28 +185,33 @@ class CairnBase:
             return self._caches[model]
 
     def _ingestor(self, collection: str, *, create: bool = False) -> Ingestor:
-        live = self._live_manifest(collection, create=create)
+        self._state(collection, create=create)
         return Ingestor(
             settings=self.settings,
             vault=self.vault,
             index=self.index,
+            catalog=self.catalog,
+            readers=self.readers,
+            collection=collection,
             embedder_for=self.embedder_for,
             cache_for=self._cache,
-            live=live,
             parsers=self.parsers,
         )
 
-    @staticmethod
-    def _resolve(manifest: Manifest, ref: str, *, live_only: bool = True, principal: Principal | None = None) -> str:
-        """The id of a document named by id or path; one the principal may not see is not found, alike."""
-        by_path = document_id(str(Path(ref).expanduser().absolute()))
-        for candidate in (ref, by_path):
-            doc = manifest.documents.get(candidate)
+    def _resolve(
+        self, collection: str, ref: str, *, live_only: bool = True, principal: Principal | None = None
+    ) -> DocumentRecord:
+        """A document named by id or source, with its versions; one the principal may not see is not found, alike."""
+        self._state(collection)
+        candidates = [self.catalog.document(collection, ref)] if ref and len(ref) <= 64 else []
+        for source in dict.fromkeys((ref, str(Path(ref).expanduser().absolute()))):
+            found = self.catalog.documents_by_source(collection, [source]).get(source)
+            if found is not None:
+                candidates.append(self.catalog.document(collection, found.doc_id))
+        for doc in candidates:
             if doc is not None and (doc.live is not None or not live_only) and permits(principal, doc):
-                return candidate
-        raise NotFound(
-            f"no document {ref!r} in collection {manifest.collection!r}; `cairn docs list` shows ids and sources"
-        )
+                return doc
+        raise NotFound(f"no document {ref!r} in collection {collection!r}; `cairn docs list` shows ids and sources")
 
     def close(self) -> None:
         with self._lock:
@@ -205,6 +221,9 @@ class CairnBase:
             if self._index is not None:
                 self._index.client.close()
                 self._index = None
+            if self._catalog is not None:
+                self._catalog.close()
+                self._catalog = None
 
     def __enter__(self) -> Self:
         return self

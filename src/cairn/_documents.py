@@ -23,14 +23,13 @@ class DocumentOperations(CairnBase):
         collection: str | None = None,
         principal: Principal | None = None,
     ) -> list[DocumentInfo]:
-        """Change who may see documents; effective for the very next request."""
+        """Change who may see documents; effective for the very next request, in every process."""
         name = self._collection(collection)
         authorize(principal, "acl", name)
         access = _document_access(tenant, allow, principal)
         assert access is not None
         ingestor = self._ingestor(name)
-        with ingestor.live.snapshot() as manifest:
-            ids = [self._resolve(manifest, ref, live_only=False, principal=principal) for ref in refs]
+        ids = [self._resolve(name, ref, live_only=False, principal=principal).doc_id for ref in refs]
         ingestor.change_access(ids, access)
         self._record(
             principal,
@@ -39,15 +38,14 @@ class DocumentOperations(CairnBase):
             documents=ids,
             detail=f"{access.tenant}: {','.join(access.allowed or ())}",
         )
-        with ingestor.live.snapshot() as manifest:
-            return [_document_info(manifest.documents[doc_id]) for doc_id in ids]
+        return [_document_info(doc) for doc_id in ids if (doc := self.catalog.document(name, doc_id)) is not None]
 
     def documents(self, *, collection: str | None = None, principal: Principal | None = None) -> list[DocumentInfo]:
         name = self._collection(collection)
         authorize(principal, "read", name)
-        with self._live_manifest(name).snapshot() as manifest:
-            visible = [doc for doc in manifest.live_documents() if permits(principal, doc)]
-            return [_document_info(doc) for doc in sorted(visible, key=lambda d: d.source)]
+        self._state(name)
+        visible = [doc for doc in self.catalog.iter_live_documents(name, all_versions=True) if permits(principal, doc)]
+        return [_document_info(doc) for doc in sorted(visible, key=lambda d: d.source)]
 
     def remove_documents(
         self, refs: Sequence[str], *, collection: str | None = None, principal: Principal | None = None
@@ -56,20 +54,16 @@ class DocumentOperations(CairnBase):
         name = self._collection(collection)
         authorize(principal, "delete", name)
         ingestor = self._ingestor(name)
-        with ingestor.live.snapshot() as manifest:
-            ids = [self._resolve(manifest, ref, principal=principal) for ref in refs]
-        removed = [_document_info(doc) for doc in ingestor.remove(ids)]
-        self._record(principal, "document.remove", collection=name, documents=ids)
-        return removed
+        docs = [self._resolve(name, ref, principal=principal) for ref in refs]
+        ingestor.remove([doc.doc_id for doc in docs])
+        self._record(principal, "document.remove", collection=name, documents=[doc.doc_id for doc in docs])
+        return [_document_info(doc) for doc in docs]
 
     def document(self, ref: str, *, collection: str | None = None, principal: Principal | None = None) -> DocumentInfo:
         """A document by id or source path, with every version the vault keeps (live or removed)."""
         name = self._collection(collection)
         authorize(principal, "read", name)
-        with self._live_manifest(name).snapshot() as manifest:
-            return _document_info(
-                manifest.documents[self._resolve(manifest, ref, live_only=False, principal=principal)]
-            )
+        return _document_info(self._resolve(name, ref, live_only=False, principal=principal))
 
     def document_bytes(
         self,
@@ -102,33 +96,27 @@ class DocumentOperations(CairnBase):
         """
         name = self._collection(collection)
         authorize(principal, "delete", name)
-        live = self._live_manifest(name)
-        with live.snapshot() as manifest:
-            ids = [self._resolve(manifest, ref, live_only=False, principal=principal) for ref in refs]
-        self._ingestor(name).remove([doc_id for doc_id in ids])
-        with live.write_lock:
-            manifest = live.draft()
-            references = self.vault.blob_references()
-            purged: list[DocumentInfo] = []
-            try:
-                for doc_id in ids:
-                    doc = manifest.documents[doc_id]
-                    info = _document_info(doc)
-                    for version in list(doc.versions):
-                        try:
-                            self.vault.purge_version(version, keep_blob=references.get(version.sha256, 0) > 1)
-                        except StorageError as exc:
-                            raise StorageError(
-                                f"{doc.source} was removed from search, but its stored versions are kept: {exc}",
-                                key=exc.key,
-                            ) from exc
-                        references[version.sha256] = references.get(version.sha256, 1) - 1
-                        doc.versions.remove(version)
-                    del manifest.documents[doc_id]
-                    purged.append(info)
-            finally:
-                # Record exactly what was deleted, also when a locked version stopped the purge.
-                self.vault.save_manifest(manifest)
-                live.publish(manifest)
-                self._record(principal, "document.purge", collection=name, documents=[d.doc_id for d in purged])
-            return purged
+        docs = [self._resolve(name, ref, live_only=False, principal=principal) for ref in refs]
+        self._ingestor(name).remove([doc.doc_id for doc in docs])
+        purged: list[DocumentInfo] = []
+        try:
+            for doc in docs:
+                info = _document_info(doc)
+                references = self.catalog.blob_references([v.sha256 for v in doc.versions])
+                for version in doc.versions:
+                    try:
+                        self.vault.purge_version(version, keep_blob=references.get(version.sha256, 0) > 1)
+                    except StorageError as exc:
+                        raise StorageError(
+                            f"{doc.source} was removed from search, but its stored versions are kept: {exc}",
+                            key=exc.key,
+                        ) from exc
+                    references[version.sha256] = references.get(version.sha256, 1) - 1
+                    self.catalog.forget_version(name, doc.doc_id, version.version)
+                self.catalog.forget_document(name, doc.doc_id)
+                self.vault.record_event(name, "purge", doc.doc_id)
+                purged.append(info)
+        finally:
+            # Record exactly what was deleted, also when a locked version stopped the purge.
+            self._record(principal, "document.purge", collection=name, documents=[d.doc_id for d in purged])
+        return purged

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from cairn._admin import Administration
@@ -45,18 +45,21 @@ class Cairn(DocumentOperations, Administration):
         tenant: str | None = None,
         allow: Sequence[str] | None = None,
         principal: Principal | None = None,
+        sources: Mapping[str | Path, str] | None = None,
     ) -> IngestReport:
         """Ingest files and folders (one path or several); unchanged files are skipped, changed ones replaced.
 
         *tenant* and *allow* (groups, ``user:NAME``, ``key:ID`` or ``*``) set who may see the
-        documents; a key may only ingest into its own tenant.
+        documents; a key may only ingest into its own tenant. *sources* names the documents of
+        given files (an upload's name) instead of their absolute paths.
         """
         name = self._collection(collection)
         authorize(principal, "ingest", name)
         access = _document_access(tenant, allow, principal)
         ingestor = self._ingestor(name, create=True)
         given = [paths] if isinstance(paths, str | Path) else paths
-        report = ingestor.run([Path(p) for p in given], sync=sync, progress=progress, access=access)
+        named = {str(path): source for path, source in (sources or {}).items()}
+        report = ingestor.run([Path(p) for p in given], sync=sync, progress=progress, access=access, sources=named)
         self._record(
             principal,
             "ingest",
@@ -95,31 +98,31 @@ class Cairn(DocumentOperations, Administration):
             raise InvalidRequest(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
         name = self._collection(collection)
         authorize(principal, "search", name)
-        live = self._live_manifest(name)
-        with live.snapshot() as manifest:
-            # The snapshot names the index and the model together, so a reindex switches both at once.
+        with self.readers.reading(), self.catalog.snapshot(name) as snapshot:
+            # One catalog snapshot names the index and the model together (a reindex switches both at
+            # once), says which rows are hidden, and gives the hits' documents after the engine answers.
             # Without BM25 (a Milvus server older than 2.5) every mode runs as dense, so it needs the vector.
+            state = snapshot.state
             dense_needed = mode != "keyword" or not self.index.features.bm25
-            vector = self.query_cache.embed(self.embedder_for(manifest.embed_model), query) if dense_needed else None
-            self.index.ensure_collection(manifest.index_name, manifest.dim)
+            vector = self.query_cache.embed(self.embedder_for(state.embed_model), query) if dense_needed else None
+            self.index.ensure_collection(state.index_name, state.dim)
             hits = self.index.search(
-                manifest.index_name,
+                state.index_name,
                 mode=mode,
                 k=candidate_pool(k) if mode == "hybrid" or rerank or diversify else k,
                 query_text=query,
                 query_vector=vector,
-                hidden=manifest.hidden_rows(),
+                hidden=snapshot.hidden_rows(),
                 rrf_k=self.settings.rrf_k,
                 constraint=retrieval_filter(principal, _compiled(filter)),
             )
-            # The published manifest is authoritative: a changed ACL or a removed document is
-            # enforced here even while its index rows are still being rewritten.
+            # The catalog is authoritative: a changed ACL or a removed document is enforced here
+            # even while its index rows are still being rewritten.
+            docs = snapshot.documents([hit.doc_id for hit in hits])
             hits = [
                 hit
                 for hit in hits
-                if permits(principal, doc := manifest.documents.get(hit.doc_id))
-                and doc is not None
-                and doc.live == hit.version
+                if permits(principal, doc := docs.get(hit.doc_id)) and doc is not None and doc.live == hit.version
             ]
         if mode == "hybrid" and self.settings.exact_phrase_promotion:
             hits = promote_exact_phrases(query, hits, len(hits) if rerank or diversify else k)
@@ -130,7 +133,7 @@ class Cairn(DocumentOperations, Administration):
             warnings.append(fallback)
         if rerank or diversify:
             reordered = self.generation.reorder(
-                query, hits, k, rerank=rerank, diversify=diversify, embedder=self.embedder_for(manifest.embed_model)
+                query, hits, k, rerank=rerank, diversify=diversify, embedder=self.embedder_for(state.embed_model)
             )
             hits = reordered.hits
             warnings.extend(reordered.warnings)
@@ -186,8 +189,7 @@ class Cairn(DocumentOperations, Administration):
         found = self.search(
             query, collection=collection, k=k, mode="hybrid", principal=principal, rerank=rerank, diversify=diversify
         )
-        with self._live_manifest(self._collection(collection)).snapshot() as manifest:
-            model = manifest.embed_model
+        model = self._state(self._collection(collection)).embed_model
         return self.generation.answer(
             query, found.hits, self.embedder_for(model), asked=question, warnings=found.warnings
         )
@@ -195,28 +197,27 @@ class Cairn(DocumentOperations, Administration):
     # -- collections and documents ---------------------------------------------------------------
     def collection_names(self, *, principal: Principal | None = None) -> list[str]:
         """The collections a key is granted (every collection for the local caller)."""
-        return [n for n in self.vault.list_collections() if principal is None or principal.may_use(n)]
+        return [n for n in self.catalog.collection_names() if principal is None or principal.may_use(n)]
 
     def collections(self) -> list[CollectionInfo]:
-        return [self.collection_info(name) for name in self.vault.list_collections()]
+        return [self.collection_info(name) for name in self.catalog.collection_names()]
 
     def collection_info(self, collection: str | None = None) -> CollectionInfo:
         name = self._collection(collection)
-        with self._live_manifest(name).snapshot() as manifest:
-            docs = manifest.live_documents()
-            chunks = sum(v.chunks for d in docs if (v := d.live_version()) is not None)
-            return CollectionInfo(
-                name=name,
-                documents=len(docs),
-                chunks=chunks,
-                rows=self.index.count(manifest.index_name),
-                embed_model=manifest.embed_model,
-                dim=manifest.dim,
-                engine=self.index.engine,
-                engine_version=self.index.features.version,
-                features=self.index.features.active,
-                retention=f"{manifest.retention.mode} {manifest.retention.days} days" if manifest.retention else None,
-            )
+        state = self._state(name)
+        documents, chunks = self.catalog.live_counts(name)
+        return CollectionInfo(
+            name=name,
+            documents=documents,
+            chunks=chunks,
+            rows=self.index.count(state.index_name),
+            embed_model=state.embed_model,
+            dim=state.dim,
+            engine=self.index.engine,
+            engine_version=self.index.features.version,
+            features=self.index.features.active,
+            retention=f"{state.retention.mode} {state.retention.days} days" if state.retention else None,
+        )
 
 
 def _compiled(user_filter: str | dict[str, object] | list[object] | None) -> str | None:

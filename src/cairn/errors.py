@@ -4,6 +4,7 @@
     ├── ConfigError                 a setting is missing, malformed or contradictory
     ├── StorageError                the vault could not read or write an object
     │   └── IntegrityError          stored bytes do not match their recorded checksum
+    ├── CatalogError                the catalog database is unreachable or refused a change
     ├── ParseError                  a document could not be turned into text
     │   ├── UnsupportedFormat       no parser handles this kind of file
     │   └── LimitExceeded           a file broke a parse limit (time, memory, size, nesting)
@@ -26,6 +27,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "CairnError",
+    "CatalogError",
     "ConfigError",
     "EmbeddingError",
     "EngineError",
@@ -50,6 +52,10 @@ class CairnError(Exception):
 
 class ConfigError(CairnError):
     """A setting is missing, malformed or contradictory."""
+
+
+class CatalogError(CairnError):
+    """The catalog database (SQLite in CAIRN_HOME, or PostgreSQL) is unreachable or refused a change."""
 
 
 class StorageError(CairnError):
@@ -113,7 +119,11 @@ class InvalidRequest(CairnError):
 
 
 class RateLimited(CairnError):
-    """Too many requests from one key in a short time."""
+    """Too many requests (or open streams) from one key; ``retry_after`` is when to try again, in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AuthError(CairnError):

@@ -1,9 +1,11 @@
-"""The ingest pipeline: discover → parse → chunk → embed (cached) → vault → index → publish.
+"""The ingest pipeline: discover → parse → chunk → embed (cached) → reserve → vault → index → publish.
 
 Idempotent by content hash: an unchanged file costs one read and one hash. A changed file gets a
-new immutable version; its rows are written hidden, made live by publishing the manifest, and the
-old version's rows are deleted once no reader can still be looking at them. A file that fails is
-reported and never stops the others.
+new immutable version: the catalog reserves its number (its rows hidden while pending), its chunk
+file and rows are written, and one catalog transaction per batch makes the batch live. The old
+version's rows are retired, then deleted by the janitor once no reader can still be using them.
+Any number of processes may ingest into one collection at once. A file that fails is reported and
+never stops the others.
 """
 
 from __future__ import annotations
@@ -11,20 +13,21 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cairn.chunking import chunk_elements
+from cairn.catalog import Catalog, CollectionState, DocumentRecord, VersionDraft, VersionRecord
+from cairn.catalog.janitor import LocalReaders, sweep
+from cairn.catalog.writers import this_process
+from cairn.chunking import chunk_elements, chunk_id
 from cairn.embed.base import Embedder, embed_with_cache
 from cairn.errors import CairnError
 from cairn.index.milvus import IndexedDocument, MilvusIndex
 from cairn.models import Chunk, FailedFile, IngestReport
 from cairn.parse.pool import ParseOutcome, ParsePool
 from cairn.settings import Settings
-from cairn.snapshots import LiveManifest
-from cairn.vault.manifest import DocumentRecord, Manifest, RowSet, VersionRecord
 from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
 
 __all__ = ["DocumentAccess", "IngestProgress", "Ingestor", "discover", "document_id"]
@@ -80,10 +83,11 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FailedFile]]:
 
 @dataclass
 class _Prepared:
-    record: DocumentRecord
-    version: VersionRecord
-    chunks: list[Chunk]
+    draft: VersionDraft
+    chunks: list[Chunk]  # numbered version 0 until the catalog reserves the version
     format: str
+    record: DocumentRecord | None = None
+    version: VersionRecord | None = None
 
 
 @dataclass
@@ -119,7 +123,7 @@ def _file_sha256(path: Path) -> str:
 
 
 class Ingestor:
-    """Runs ingests into one collection. One writer per collection at a time (``write_lock``).
+    """Runs ingests into one collection; other processes may write to it at the same time.
 
     Files are hashed here; changed ones are parsed in the `ParsePool`'s processes, several
     files ahead, while this process chunks, embeds and commits what is already parsed.
@@ -131,19 +135,38 @@ class Ingestor:
         settings: Settings,
         vault: Vault,
         index: MilvusIndex,
+        catalog: Catalog,
+        readers: LocalReaders,
+        collection: str,
         embedder_for: Callable[[str], Embedder],
         cache_for: Callable[[str], EmbeddingCache],
-        live: LiveManifest,
         parsers: ParsePool,
     ) -> None:
         self.settings = settings
         self.vault = vault
         self.index = index
-        # Resolved per run from the collection's manifest: its model, not necessarily the default one.
+        self.catalog = catalog
+        self.readers = readers
+        self.collection = collection
+        # Resolved per run from the collection's state: its model, not necessarily the default one.
         self.embedder_for = embedder_for
         self.cache_for = cache_for
-        self.live = live
         self.parsers = parsers
+
+    def state(self) -> CollectionState:
+        state = self.catalog.collection(self.collection)
+        if state is None:
+            raise CairnError(f"collection {self.collection!r} was dropped while it was being written")
+        return state
+
+    def _wait_for_maintenance(self) -> CollectionState:
+        """The collection's state once no rebuild or reindex holds it (they move its rows)."""
+        deadline = time.monotonic() + 3600
+        while (holder := self.catalog.maintenance_holder(self.collection)) is not None:
+            if time.monotonic() > deadline:
+                raise CairnError(f"collection {self.collection!r} is still being rebuilt or reindexed by {holder}")
+            time.sleep(0.5)
+        return self.state()
 
     def run(
         self,
@@ -152,120 +175,140 @@ class Ingestor:
         sync: bool = False,
         progress: Callable[[IngestProgress], None] | None = None,
         access: DocumentAccess | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> IngestReport:
         """Ingest *paths*; with *access*, every document named gets that tenant and ACL.
+
+        A document is identified by its source: the file's absolute path, or the name *sources*
+        gives that path (an upload's name), so the same name is the same document wherever the
+        bytes were staged.
 
         Without *access*, new documents are visible to everyone in the ``default`` tenant and known
         documents keep theirs (a plain re-ingest never widens an ACL). With it, an unchanged
         document whose ACL differs gets the new one without being parsed or embedded again.
         """
         self.access = access
+        self._sources = {str(Path(k).expanduser().absolute()): v for k, v in (sources or {}).items()}
         started = time.perf_counter()
         clock = _StageClock()
-        with self.live.write_lock:
-            manifest = self.live.draft()
-            self.embedder = self.embedder_for(manifest.embed_model)
-            self.cache = self.cache_for(manifest.embed_model)
-            report = IngestReport(collection=manifest.collection)
-            self.index.ensure_collection(manifest.index_name, manifest.dim)
-            self._clear_hidden(manifest)
-            with clock.stage("discover"):
-                files, missing = discover(paths)
-            report.files = len(files)
-            report.failed.extend(missing)
-            done = 0
-            regranted: list[str] = []
+        state = self._wait_for_maintenance()
+        self.embedder = self.embedder_for(state.embed_model)
+        self.cache = self.cache_for(state.embed_model)
+        report = IngestReport(collection=state.name)
+        self.index.ensure_collection(state.index_name, state.dim)
+        self.sweep(state)
+        with clock.stage("discover"):
+            files, missing = discover(paths)
+        report.files = len(files)
+        report.failed.extend(missing)
+        with clock.stage("hash"):
+            known = self._live_digests(files)
+        done = 0
+        regranted: list[str] = []
 
-            def step(path: str, outcome: str) -> None:
-                nonlocal done
-                done += 1
-                if progress:
-                    progress(IngestProgress(total=len(files), done=done, path=path, outcome=outcome))
+        def step(path: str, outcome: str) -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress(IngestProgress(total=len(files), done=done, path=path, outcome=outcome))
 
-            def changed_files() -> Iterator[str]:
-                for path in files:
-                    with clock.stage("hash"):
-                        state = self._state(path, manifest)
-                    if state == "changed":
-                        yield str(path)
+        def changed_files() -> Iterator[str]:
+            for path in files:
+                with clock.stage("hash"):
+                    state_of_file = self._file_state(path, known)
+                if state_of_file == "changed":
+                    yield str(path)
+                else:
+                    source = self._source(str(path))
+                    if state_of_file == "unchanged":
+                        report.unchanged += 1
+                        regranted.append(known[source].doc_id)
                     else:
-                        if state == "unchanged":
-                            report.unchanged += 1
-                            regranted.append(document_id(str(path)))
-                        else:
-                            report.failed.append(FailedFile(path=str(path), error=state))
-                        step(str(path), "unchanged" if state == "unchanged" else "failed")
+                        report.failed.append(FailedFile(path=source, error=state_of_file))
+                    step(source, "unchanged" if state_of_file == "unchanged" else "failed")
 
-            batch = _Batch()
-            outcomes = self.parsers.parse(changed_files())
-            while True:
-                with clock.stage("parse_wait"):
-                    parsed = next(outcomes, None)
-                if parsed is None:
-                    break
-                clock.add("parse", parsed.seconds)
-                outcome = self._prepare(parsed, manifest, batch, report, clock)
-                if outcome != "ingested":
-                    step(parsed.path, outcome)
-                if batch.chunk_count >= self.settings.ingest_batch_chunks:
-                    self._commit(batch, manifest, report, clock)
-                    for doc in batch.documents:  # acknowledged only now: stored, indexed and live
-                        step(doc.record.source, "ingested")
-                    batch = _Batch()
-            self._commit(batch, manifest, report, clock)
-            for doc in batch.documents:
-                step(doc.record.source, "ingested")
-            if sync:
-                with clock.stage("publish"):
-                    report.removed = self._sync(paths, {str(p) for p in files}, manifest)
-            if access is not None:
-                with clock.stage("publish"):
-                    self._grant(manifest, regranted, access)
+        batch = _Batch()
+        outcomes = self.parsers.parse(changed_files())
+        while True:
+            with clock.stage("parse_wait"):
+                parsed = next(outcomes, None)
+            if parsed is None:
+                break
+            clock.add("parse", parsed.seconds)
+            outcome = self._prepare(parsed, known, batch, report, clock)
+            if outcome != "ingested":
+                step(self._source(parsed.path), outcome)
+            if batch.chunk_count >= self.settings.ingest_batch_chunks:
+                self._commit_and_acknowledge(batch, report, clock, step)
+                batch = _Batch()
+        self._commit_and_acknowledge(batch, report, clock, step)
+        if sync:
+            with clock.stage("publish"):
+                report.removed = self._sync(paths, {str(p) for p in files})
+        if access is not None:
+            with clock.stage("publish"):
+                self._grant(regranted, access)
+        with clock.stage("publish"):
+            self.sweep(self.state())
         clock.add("total", time.perf_counter() - started)
         report.seconds = clock.rounded()
         return report
 
+    def sweep(self, state: CollectionState) -> int:
+        """Delete rows no reader can see any more (see `cairn.catalog.janitor`)."""
+        return sweep(
+            self.catalog,
+            state,
+            delete_rows=self.index.delete_rows,
+            readers=self.readers,
+            grace_s=self.settings.retire_grace,
+            stale_after_s=self.settings.stale_writer_s,
+        )
+
     # -- per file ----------------------------------------------------------------------------
-    def _state(self, path: Path, manifest: Manifest) -> str:
+    def _live_digests(self, files: Sequence[Path]) -> dict[str, DocumentRecord]:
+        """The known documents among *files*, by source, each with its live version."""
+        return self.catalog.documents_by_source(self.collection, [self._source(str(path)) for path in files])
+
+    def _source(self, path: str) -> str:
+        """The document source of a local file: its name among *sources*, else its absolute path."""
+        return self._sources.get(path, path)
+
+    def _file_state(self, path: Path, known: dict[str, DocumentRecord]) -> str:
         """``unchanged``, ``changed``, or why the file cannot be read."""
         try:
             digest = _file_sha256(path)
         except OSError as exc:
             return f"cannot read the file: {exc.strerror}"
-        record = manifest.documents.get(document_id(str(path)))
+        record = known.get(self._source(str(path)))
         live = record.live_version() if record else None
         return "unchanged" if live is not None and live.sha256 == digest else "changed"
 
     def _prepare(
-        self, parsed: ParseOutcome, manifest: Manifest, batch: _Batch, report: IngestReport, clock: _StageClock
+        self,
+        parsed: ParseOutcome,
+        known: dict[str, DocumentRecord],
+        batch: _Batch,
+        report: IngestReport,
+        clock: _StageClock,
     ) -> str:
-        source = parsed.path
+        source = self._source(parsed.path)
         if parsed.problem is not None:
-            (report.skipped if parsed.skipped else report.failed).append(parsed.problem)
+            problem = parsed.problem.model_copy(update={"path": source})
+            (report.skipped if parsed.skipped else report.failed).append(problem)
             return "skipped" if parsed.skipped else "failed"
         document = parsed.parsed
         assert document is not None
         report.skipped.extend(document.skipped)
         report.failed.extend(document.failed)
-        doc_id = document_id(source)
-        record = manifest.documents.get(doc_id)
-        if record is None:
-            default = self.access or DocumentAccess()
-            record = DocumentRecord(
-                doc_id=doc_id, source=source, tenant=default.tenant, allowed=list(default.allowed or ("*",))
-            )
-        record = record.model_copy(deep=True)
-        if self.access is not None:
-            record.tenant = self.access.tenant
-            if self.access.allowed is not None:
-                record.allowed = list(self.access.allowed)
-        number = record.next_version()
+        record = known.get(source)
+        doc_id = record.doc_id if record is not None else document_id(source)
         try:
             with clock.stage("chunk"):
                 chunks = chunk_elements(
                     document.elements,
                     doc_id=doc_id,
-                    version=number,
+                    version=0,
                     tokenizer=self.embedder,
                     max_tokens=self.settings.chunk_max_tokens,
                     overlap_tokens=self.settings.chunk_overlap_tokens,
@@ -273,7 +316,7 @@ class Ingestor:
             if not chunks:
                 raise CairnError("no text found to index")
             with clock.stage("store"):
-                data = Path(source).read_bytes()
+                data = Path(parsed.path).read_bytes()
                 if sha256_hex(data) != parsed.sha256:
                     raise CairnError("the file changed while it was being ingested; ingest it again")
                 self.vault.put_blob(data)
@@ -283,47 +326,85 @@ class Ingestor:
         except OSError as exc:
             report.failed.append(FailedFile(path=source, error=f"cannot read the file: {exc.strerror}"))
             return "failed"
-        version = VersionRecord(
-            version=number,
+        access = self.access
+        draft = VersionDraft(
+            doc_id=doc_id,
+            source=source,
             sha256=parsed.sha256,
             size=parsed.size,
             mime=document.mime,
-            created_at=time.time(),
             chunks=len(chunks),
-            chunks_key=self.vault.chunks_key(manifest.collection, doc_id, number, manifest.generation),
+            tenant=access.tenant if access is not None else (record.tenant if record else "default"),
+            allowed=list(access.allowed) if access is not None and access.allowed is not None else None,
         )
-        batch.documents.append(_Prepared(record=record, version=version, chunks=chunks, format=document.format))
+        batch.documents.append(_Prepared(draft=draft, chunks=chunks, format=document.format))
         batch.chunk_count += len(chunks)
         return "ingested"
 
     # -- per batch ---------------------------------------------------------------------------
-    def _commit(self, batch: _Batch, manifest: Manifest, report: IngestReport, clock: _StageClock) -> None:
-        """Embed, store and index a batch, then make its versions live atomically."""
+    def _commit_and_acknowledge(
+        self, batch: _Batch, report: IngestReport, clock: _StageClock, step: Callable[[str, str], None]
+    ) -> None:
+        outcomes = self._commit(batch, report, clock)
+        for doc in batch.documents:  # acknowledged only now: stored, indexed and live
+            step(doc.draft.source, outcomes.get(doc.draft.doc_id, "ingested"))
+
+    def _commit(self, batch: _Batch, report: IngestReport, clock: _StageClock) -> dict[str, str]:
+        """Embed a batch, reserve its versions, store and index them, then make them live in one transaction."""
         if not batch.documents:
-            return
+            return {}
         texts = [chunk.text for doc in batch.documents for chunk in doc.chunks]
         with clock.stage("embed"):
             vectors, _ = embed_with_cache(self.embedder, self.cache, texts)
-        new_rows = [RowSet(doc_id=d.record.doc_id, version=d.version.version) for d in batch.documents]
+        state = self._wait_for_maintenance()
         with clock.stage("store"):
             self.cache.flush()
-            # 1. Announce the new rows as hidden, so a crash from here on leaves nothing visible twice.
-            manifest.pending.extend(new_rows)
-            self._save(manifest)
+            # 1. Reserve: numbered and pending, so readers hide the rows until the batch is live.
+            reserved = self.catalog.reserve(
+                state.name,
+                [doc.draft for doc in batch.documents],
+                writer=this_process(),
+                chunks_key=lambda doc_id, number: self.vault.chunks_key(state.name, doc_id, number, state.generation),
+            )
         offset = 0
-        for doc in batch.documents:
+        for doc, (record, version) in zip(batch.documents, reserved, strict=True):
+            doc.record, doc.version = record, version
+            doc.chunks = _numbered(doc.chunks, version.version)
             doc_vectors = vectors[offset : offset + len(doc.chunks)]
             offset += len(doc.chunks)
             with clock.stage("store"):
-                self._write_chunks(doc, doc_vectors, manifest)
-                if manifest.retention is not None:
-                    self.vault.retain_version(doc.version, manifest.retention)
+                self._write_chunks(doc, doc_vectors, state)
+                if state.retention is not None:
+                    self.vault.retain_version(version, state.retention)
             with clock.stage("index"):
-                self._index_rows(doc, doc_vectors, manifest)
+                self.index.insert(state.index_name, IndexedDocument.of(record, version), doc.chunks, doc_vectors)
+        # 2. Publish: every document of the batch switches to its new version in one transaction.
         with clock.stage("publish"):
-            self._publish(batch, new_rows, manifest, report)
+            published = self.catalog.publish(
+                state.name,
+                [(doc.draft, doc.version.version) for doc in batch.documents if doc.version is not None],
+                generation=state.generation,
+            )
+        outcomes: dict[str, str] = {}
+        for doc, publication in zip(sorted(batch.documents, key=lambda d: d.draft.doc_id), published, strict=True):
+            if publication.outcome == "duplicate":  # another writer stored the same bytes first
+                self.vault.forget_version_files(state.name, doc.draft.doc_id, publication.version, state.generation)
+                report.unchanged += 1
+                outcomes[doc.draft.doc_id] = "unchanged"
+                continue
+            outcomes[doc.draft.doc_id] = "ingested"
+            report.ingested += 1
+            report.chunks += len(doc.chunks)
+            report.tokens += sum(chunk.token_count for chunk in doc.chunks)
+            report.formats[doc.format] = report.formats.get(doc.format, 0) + 1
+        # 3. The replaced rows are deleted once no reader can still be using them.
+        with clock.stage("publish"):
+            self.sweep(state)
+        return outcomes
 
-    def _write_chunks(self, doc: _Prepared, doc_vectors: Vector, manifest: Manifest) -> None:
+    def _write_chunks(self, doc: _Prepared, doc_vectors: Vector, state: CollectionState) -> None:
+        assert doc.record is not None
+        assert doc.version is not None
         self.vault.write_chunks(
             doc.version.chunks_key,
             doc.chunks,
@@ -332,104 +413,56 @@ class Ingestor:
                 "doc_id": doc.record.doc_id,
                 "source": doc.record.source,
                 "version": str(doc.version.version),
-                "embed_model": manifest.embed_model,
+                "embed_model": state.embed_model,
             },
         )
+        self.vault.write_version_record(state, doc.record, doc.version)
 
-    def _index_rows(self, doc: _Prepared, doc_vectors: Vector, manifest: Manifest) -> None:
-        self.index.insert(manifest.index_name, IndexedDocument.of(doc.record, doc.version), doc.chunks, doc_vectors)
+    def change_access(self, doc_ids: Sequence[str], access: DocumentAccess) -> list[DocumentRecord]:
+        """Give documents a new tenant and ACL: the catalog first (authoritative for readers), then the rows."""
+        return self._grant(list(doc_ids), access)
 
-    def _publish(self, batch: _Batch, new_rows: list[RowSet], manifest: Manifest, report: IngestReport) -> None:
-        # 2. Switch every document of the batch to its new version in one publish.
-        retired: list[RowSet] = []
-        for doc in batch.documents:
-            if doc.record.live is not None:
-                retired.append(RowSet(doc_id=doc.record.doc_id, version=doc.record.live))
-            doc.record.versions.append(doc.version)
-            doc.record.live = doc.version.version
-            manifest.documents[doc.record.doc_id] = doc.record
-        manifest.pending = [r for r in manifest.pending if r not in new_rows]
-        manifest.retired.extend(retired)
-        epoch = self._save(manifest)
-        report.ingested += len(batch.documents)
-        for doc in batch.documents:
-            report.chunks += len(doc.chunks)
-            report.tokens += sum(chunk.token_count for chunk in doc.chunks)
-            report.formats[doc.format] = report.formats.get(doc.format, 0) + 1
-        # 3. Delete the replaced rows once no reader can still be using the old manifest.
-        self._retire(manifest, epoch)
-
-    def change_access(self, doc_ids: Sequence[str], access: DocumentAccess) -> None:
-        """Give documents a new tenant and ACL: the manifest first (authoritative for readers), then the rows."""
-        with self.live.write_lock:
-            self._grant(self.live.draft(), list(doc_ids), access)
-
-    def _grant(self, manifest: Manifest, doc_ids: list[str], access: DocumentAccess) -> None:
-        changed = [
-            manifest.documents[d]
-            for d in doc_ids
-            if d in manifest.documents
-            and (manifest.documents[d].tenant, manifest.documents[d].allowed)
-            != (access.tenant, list(access.allowed) if access.allowed is not None else manifest.documents[d].allowed)
-        ]
-        if not changed:
-            return
+    def _grant(self, doc_ids: list[str], access: DocumentAccess) -> list[DocumentRecord]:
+        state = self.state()
+        changed = self.catalog.set_access(
+            state.name, doc_ids, tenant=access.tenant, allowed=list(access.allowed) if access.allowed else None
+        )
         for doc in changed:
-            doc.tenant = access.tenant
-            if access.allowed is not None:
-                doc.allowed = list(access.allowed)
-        self._save(manifest)
-        for doc in changed:
+            self.vault.record_event(state.name, "access", doc.doc_id, tenant=doc.tenant, allowed=doc.allowed)
+        current = self.catalog.documents_by_source(state.name, [doc.source for doc in changed])
+        for doc in current.values():
             version = doc.live_version()
             if version is None:
                 continue
             chunks, vectors = self.vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
-            self.index.insert(manifest.index_name, IndexedDocument.of(doc, version), chunks, vectors, replace=True)
+            self.index.insert(state.index_name, IndexedDocument.of(doc, version), chunks, vectors, replace=True)
+        return changed
 
     def remove(self, doc_ids: Sequence[str]) -> list[DocumentRecord]:
         """Take live documents out of the collection (their vault versions stay); return them."""
-        with self.live.write_lock:
-            manifest = self.live.draft()
-            docs = [manifest.documents[d] for d in doc_ids if d in manifest.documents]
-            return self._take_down(manifest, [doc for doc in docs if doc.live is not None])
+        state = self.state()
+        taken = self.catalog.take_down(state.name, doc_ids, generation=state.generation)
+        for doc in taken:
+            self.vault.record_event(state.name, "take_down", doc.doc_id)
+        self.sweep(state)
+        return taken
 
-    def _take_down(self, manifest: Manifest, docs: list[DocumentRecord]) -> list[DocumentRecord]:
-        """Make *docs* not live in one publish, then delete their rows."""
-        for doc in docs:
-            assert doc.live is not None
-            manifest.retired.append(RowSet(doc_id=doc.doc_id, version=doc.live))
-            doc.live = None
-        if docs:
-            self._retire(manifest, self._save(manifest))
-        return docs
-
-    def _retire(self, manifest: Manifest, epoch: int) -> None:
-        if not manifest.retired:
-            return
-        self.live.wait_for_readers(epoch)
-        self.index.delete_rows(manifest.index_name, manifest.retired)
-        manifest.retired = []
-        self._save(manifest)
-
-    def _clear_hidden(self, manifest: Manifest) -> None:
-        """Delete rows a crashed run left hidden (pending or retired), then forget them."""
-        if manifest.hidden_rows():
-            self.index.delete_rows(manifest.index_name, manifest.hidden_rows())
-            manifest.pending, manifest.retired = [], []
-            self._save(manifest)
-
-    def _sync(self, roots: Sequence[Path], seen: set[str], manifest: Manifest) -> int:
+    def _sync(self, roots: Sequence[Path], seen: set[str]) -> int:
         """Retire live documents under *roots* whose files no longer exist."""
         prefixes = [str(r.expanduser().absolute()) for r in roots]
         gone = [
-            doc
-            for doc in manifest.live_documents()
+            doc.doc_id
+            for doc in self.catalog.iter_live_documents(self.collection)
             if doc.source not in seen
             and any(doc.source == p or doc.source.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
             and not Path(doc.source).exists()
         ]
-        return len(self._take_down(manifest, gone))
+        return len(self.remove(gone)) if gone else 0
 
-    def _save(self, manifest: Manifest) -> int:
-        self.vault.save_manifest(manifest)
-        return self.live.publish(manifest)
+
+def _numbered(chunks: list[Chunk], version: int) -> list[Chunk]:
+    """The chunks of a version whose number the catalog has just given (ids depend on it)."""
+    return [
+        chunk.model_copy(update={"version": version, "chunk_id": chunk_id(chunk.doc_id, version, chunk.ordinal)})
+        for chunk in chunks
+    ]

@@ -11,27 +11,68 @@ with ``repair`` restores the index from the vault:
   repaired from the index and need the source file ingested again.
 
 ``reindex`` re-embeds every live chunk with another model into a new engine collection and
-switches readers to it atomically (the manifest names index and model together).
+switches readers to it atomically (the catalog names index and model together).
 
-All three hold the collection's write lock, so no ingest runs meanwhile; searches go on.
+All three hold the collection's maintenance lease in the catalog, so no ingest batch in any
+process is reserved or published meanwhile (writers wait for the lease); searches go on.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from cairn.catalog import Catalog, CollectionState, DocumentRecord, RowSet
+from cairn.catalog.writers import this_process
 from cairn.embed.base import Embedder, embed_with_cache
 from cairn.errors import CairnError
 from cairn.index.milvus import IndexedDocument, MilvusIndex, RowBatch
-from cairn.snapshots import LiveManifest
-from cairn.vault.manifest import DocumentRecord, Manifest, RowSet
+from cairn.ingest import Ingestor
 from cairn.vault.store import EmbeddingCache, Vault
 
-__all__ = ["ReindexReport", "VerifyIssue", "VerifyReport", "rebuild", "reindex", "verify"]
+__all__ = ["Maintenance", "ReindexReport", "VerifyIssue", "VerifyReport", "rebuild", "reindex", "verify"]
+
+_LEASE_S = 3600.0
+
+
+@dataclass
+class Maintenance:
+    """What a maintenance run works on: one collection, its vault, index and catalog."""
+
+    vault: Vault
+    index: MilvusIndex
+    catalog: Catalog
+    ingestor: Ingestor
+    collection: str
+
+    @contextmanager
+    def exclusive(self) -> Iterator[CollectionState]:
+        """Hold the collection's maintenance lease (waiting for another holder), with writers drained.
+
+        Yields the collection's state once no version is pending any more: batches reserved before
+        the lease was taken are published (or abandoned) first.
+        """
+        holder = this_process()
+        deadline = time.monotonic() + _LEASE_S
+        while not self.catalog.hold_maintenance(self.collection, holder, ttl_s=_LEASE_S):
+            if time.monotonic() > deadline:
+                raise CairnError(f"collection {self.collection!r} stayed under another maintenance run for an hour")
+            time.sleep(0.5)
+        try:
+            while self.catalog.pending_versions(self.collection):
+                self.ingestor.sweep(self.ingestor.state())
+                if time.monotonic() > deadline:
+                    raise CairnError(f"writers of collection {self.collection!r} did not finish within an hour")
+                time.sleep(0.2)
+            yield self.ingestor.state()
+        finally:
+            self.catalog.release_maintenance(self.collection, holder)
+
 
 IssueKind = Literal["missing_rows", "orphan_rows", "corrupt_blob", "corrupt_chunks"]
 
@@ -73,9 +114,7 @@ class ReindexReport(BaseModel):
 
 
 def reindex(
-    vault: Vault,
-    index: MilvusIndex,
-    live: LiveManifest,
+    work: Maintenance,
     *,
     embedder: Embedder,
     cache: EmbeddingCache,
@@ -83,19 +122,18 @@ def reindex(
 ) -> ReindexReport:
     """Re-embed every live chunk with ``embedder`` into a new engine collection, then switch readers.
 
-    Readers keep searching the old collection with the old model until the new manifest, which
-    names the new collection and model together, is published; the old collection is dropped once
-    no reader can still be using it. Ingests wait for the write lock meanwhile.
+    Readers keep searching the old collection with the old model until the catalog, which names
+    the new collection and model together, switches generation; the old collection is dropped
+    after the retire grace, once no reader can still be using it.
     """
     started = time.perf_counter()
-    with live.write_lock:
-        old = live.draft()
-        new = old.model_copy(deep=True)
-        new.generation = old.generation + 1
-        new.embed_model, new.dim = embedder.model_name, embedder.dim
-        new.pending, new.retired = [], []
+    vault, index = work.vault, work.index
+    with work.exclusive() as old:
+        new = old.model_copy(
+            update={"generation": old.generation + 1, "embed_model": embedder.model_name, "dim": embedder.dim}
+        )
         report = ReindexReport(
-            collection=old.collection,
+            collection=old.name,
             embed_model=new.embed_model,
             previous_model=old.embed_model,
             dim=new.dim,
@@ -103,14 +141,18 @@ def reindex(
         )
         index.drop_collection(new.index_name)  # leftovers of an interrupted reindex
         index.ensure_collection(new.index_name, new.dim)
-        documents = new.live_documents()
+        total, _ = work.catalog.live_counts(old.name)
         rows = RowBatch(index, new.index_name)
-        for done, doc in enumerate(documents, start=1):
+        chunk_keys: dict[RowSet, str] = {}
+        for done, doc in enumerate(work.catalog.iter_live_documents(old.name), start=1):
             version = doc.live_version()
             assert version is not None
             chunks, _ = vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
             vectors, embedded = embed_with_cache(embedder, cache, [chunk.text for chunk in chunks])
-            version.chunks_key = vault.chunks_key(new.collection, doc.doc_id, version.version, new.generation)
+            version = version.model_copy(
+                update={"chunks_key": vault.chunks_key(new.name, doc.doc_id, version.version, new.generation)}
+            )
+            chunk_keys[RowSet(doc_id=doc.doc_id, version=version.version)] = version.chunks_key
             vault.write_chunks(
                 version.chunks_key,
                 chunks,
@@ -129,66 +171,71 @@ def reindex(
             report.chunks += len(chunks)
             report.embedded += embedded
             if progress:
-                progress(done, len(documents))
+                progress(done, total)
         rows.flush()
         cache.flush()
-        # The switch: one manifest write and one publish move every reader to the new index and model;
-        # on a server, the collection's alias moves with them for anything else that reads through it.
-        vault.save_manifest(new)
-        epoch = live.publish(new)
-        index.point_alias(new.collection, new.index_name)
-        live.wait_for_readers(epoch)
+        # The switch: one catalog transaction moves every reader to the new index and model; on a
+        # server, the collection's alias moves with them for anything else that reads through it.
+        work.catalog.switch_generation(
+            new.name, generation=new.generation, embed_model=new.embed_model, dim=new.dim, chunk_keys=chunk_keys
+        )
+        vault.write_collection_record(new)
+        switched = time.time()
+        index.point_alias(new.name, new.index_name)
+        work.ingestor.readers.wait_for_readers_before(switched)
+        time.sleep(min(work.ingestor.settings.retire_grace, 5.0))
         index.drop_collection(old.index_name)
     report.seconds = round(time.perf_counter() - started, 2)
     return report
 
 
-def rebuild(vault: Vault, index: MilvusIndex, live: LiveManifest) -> int:
+def rebuild(work: Maintenance) -> int:
     """Re-create the collection's index from the vault; return the number of rows inserted."""
-    with live.write_lock:
-        manifest = live.draft()
-        index.drop_collection(manifest.index_name)
-        index.ensure_collection(manifest.index_name, manifest.dim)
+    vault, index = work.vault, work.index
+    with work.exclusive() as state:
+        index.drop_collection(state.index_name)
+        index.ensure_collection(state.index_name, state.dim)
         rows = 0
-        batch = RowBatch(index, manifest.index_name)
-        for doc in manifest.live_documents():
+        batch = RowBatch(index, state.index_name)
+        for doc in work.catalog.iter_live_documents(state.name):
             version = doc.live_version()
             assert version is not None
             chunks, vectors = vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
             batch.add(IndexedDocument.of(doc, version), chunks, vectors)
             rows += len(chunks)
         batch.flush()
-        if manifest.hidden_rows():
-            manifest.pending, manifest.retired = [], []
-            vault.save_manifest(manifest)
-            live.publish(manifest)
+        retired = [rowset for rowset, _ in work.catalog.retired_rows(state.name, before=time.time())]
+        work.catalog.forget_retired(state.name, retired)  # the index holds none of them any more
         return rows
 
 
-def verify(vault: Vault, index: MilvusIndex, live: LiveManifest, *, repair: bool = False) -> VerifyReport:
-    """Compare the vault with the index; with ``repair``, make the index match the vault."""
-    with live.write_lock:
-        manifest = live.draft()
-        report = VerifyReport(collection=manifest.collection)
-        indexed = index.indexed_chunks(manifest.index_name)
+def verify(work: Maintenance, *, repair: bool = False) -> VerifyReport:
+    """Compare the vault with the index; with ``repair``, make the index match the vault.
+
+    Rows the catalog still hides (a batch being written, replaced rows within their grace) are
+    neither missing nor orphans; retired rows past their grace are deleted first.
+    """
+    vault, index = work.vault, work.index
+    with work.exclusive() as state:
+        work.ingestor.sweep(state)
+        hidden = set(work.catalog.hidden_rows(state.name))
+        report = VerifyReport(collection=state.name)
+        indexed = index.indexed_chunks(state.index_name)
         report.rows = len(indexed)
-        expected: set[str] = set()
-        for doc in manifest.live_documents():
+        expected: set[str] = {chunk for chunk, rowset in indexed.items() if rowset in hidden}
+        for doc in work.catalog.iter_live_documents(state.name):
             report.documents += 1
-            expected |= _check_document(vault, index, manifest, doc, indexed, report, repair=repair)
+            expected |= _check_document(vault, index, state, doc, indexed, report, repair=repair)
         orphans = sorted(chunk for chunk in indexed if chunk not in expected)
         if orphans:
             by_version: dict[RowSet, int] = {}
             for chunk in orphans:
                 by_version[indexed[chunk]] = by_version.get(indexed[chunk], 0) + 1
             if repair:
-                index.delete_chunks(manifest.index_name, orphans)
-                if manifest.hidden_rows():
-                    manifest.pending, manifest.retired = [], []
-                    vault.save_manifest(manifest)
-                    live.publish(manifest)
+                index.delete_chunks(state.index_name, orphans)
+            owners = work.catalog.documents(state.name, [rowset.doc_id for rowset in by_version])
             for rowset, count in sorted(by_version.items(), key=lambda item: (item[0].doc_id, item[0].version)):
-                owner = manifest.documents.get(rowset.doc_id)
+                owner = owners.get(rowset.doc_id)
                 report.issues.append(
                     VerifyIssue(
                         kind="orphan_rows",
@@ -206,7 +253,7 @@ def verify(vault: Vault, index: MilvusIndex, live: LiveManifest, *, repair: bool
 def _check_document(
     vault: Vault,
     index: MilvusIndex,
-    manifest: Manifest,
+    state: CollectionState,
     doc: DocumentRecord,
     indexed: dict[str, RowSet],
     report: VerifyReport,
@@ -236,7 +283,7 @@ def _check_document(
     if missing:
         if repair:
             rows = [chunks[i] for i in missing]
-            index.insert(manifest.index_name, IndexedDocument.of(doc, version), rows, vectors[missing])
+            index.insert(state.index_name, IndexedDocument.of(doc, version), rows, vectors[missing])
         report.issues.append(
             VerifyIssue(
                 kind="missing_rows",

@@ -61,6 +61,25 @@ class Settings(BaseSettings):
         description="Consistency of searches on a Milvus server; reads right after this process's writes, "
         "deletes and ACL changes are Strong regardless.",
     )
+    catalog_url: SecretStr | None = Field(
+        default=None,
+        description="The catalog database shared by every process: postgresql+psycopg://USER:PASSWORD@HOST/DB "
+        "for servers and clusters; unset means a SQLite file in CAIRN_HOME (one machine).",
+    )
+    retire_grace_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=86_400,
+        description="Seconds replaced index rows stay (hidden) before they are deleted, so a search that read "
+        "the catalog earlier in any process finishes on them. Unset: 0 on Milvus Lite (one process; its searches "
+        "are waited for), 120 on a server (twice the HTTP request timeout).",
+    )
+    stale_writer_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A pending version whose writer ran on another host and has not published it for this long "
+        "is abandoned (writers on this host are checked directly).",
+    )
     milvus_bucket: str | None = Field(
         default=None,
         description="The S3 bucket the Milvus server persists to (its minio.bucketName); enables bulk import "
@@ -231,6 +250,20 @@ class Settings(BaseSettings):
         if self.s3_sse_kms_key_id and self.s3_sse != "aws:kms":
             raise ValueError("CAIRN_S3_SSE_KMS_KEY_ID needs CAIRN_S3_SSE=aws:kms")
         return self
+
+    @property
+    def catalog_database(self) -> str:
+        """The catalog's database URL: the configured one, else a SQLite file in ``home``."""
+        if self.catalog_url is not None and self.catalog_url.get_secret_value():
+            return self.catalog_url.get_secret_value()
+        return f"sqlite:///{(self.home / 'catalog.db').absolute()}"
+
+    @property
+    def retire_grace(self) -> float:
+        """`retire_grace_s`, or its default for the engine in use."""
+        if self.retire_grace_s is not None:
+            return self.retire_grace_s
+        return 0.0 if self.milvus_uri is None else 120.0
 
     @property
     def engine_uri(self) -> str:

@@ -36,7 +36,8 @@ def test_verify_finds_missing_and_orphan_rows_and_repair_fixes_them(cairn: Cairn
     cairn.ingest([docs])
     assert cairn.verify().issues == []
     leave = next(d for d in cairn.documents() if d.source.endswith("leave.md"))
-    record = cairn.vault.load_manifest("default").documents[leave.doc_id]  # type: ignore[union-attr]
+    record = cairn.catalog.document("default", leave.doc_id)
+    assert record is not None
     version = record.live_version()
     assert version is not None
     chunks, vectors = cairn.vault.read_chunks(version.chunks_key, doc_id=leave.doc_id, version=version.version)
@@ -67,11 +68,8 @@ def test_verify_finds_missing_and_orphan_rows_and_repair_fixes_them(cairn: Cairn
 def test_verify_reports_corrupt_vault_objects_it_cannot_repair(cairn: Cairn, docs: Path) -> None:
     """A tampered original and a damaged chunk file are reported, and stay reported after --repair."""
     cairn.ingest([docs])
-    manifest = cairn.vault.load_manifest("default")
-    assert manifest is not None
-    leave, batteries = (
-        next(d for d in manifest.live_documents() if d.source.endswith(n)) for n in ("leave.md", "batteries.txt")
-    )
+    live = cairn.catalog.live_documents("default")
+    leave, batteries = (next(d for d in live if d.source.endswith(n)) for n in ("leave.md", "batteries.txt"))
     vault_dir = cairn.settings.vault_dir
     blob = leave.live_version()
     assert blob is not None

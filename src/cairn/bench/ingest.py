@@ -68,12 +68,11 @@ def bench_ingest(corpus: list[Path], *, batch_size: int = 32, peers: Sequence[st
         ingest_s = time.perf_counter() - started
 
         texts: list[str] = []
-        with cairn._live_manifest("bench").snapshot() as manifest:
-            for doc in manifest.live_documents():
-                version = doc.live_version()
-                assert version is not None
-                chunks, _ = cairn.vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
-                texts.extend(chunk.text for chunk in chunks)
+        for doc in cairn.catalog.iter_live_documents("bench"):
+            version = doc.live_version()
+            assert version is not None
+            chunks, _ = cairn.vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
+            texts.extend(chunk.text for chunk in chunks)
         tokens = sum(embedder.count_tokens(texts))
         # The limit: the model called directly in this process, with no pipeline and no worker around it.
         raw = load_embedder(settings.embed_model, settings.embed_device, batch_size, False)

@@ -68,13 +68,12 @@ class _TimedEmbedder:
 def _queries(cairn: Cairn, collection: str, count: int, seed: int) -> list[str]:
     """Distinct queries of 4-10 words cut from lines of the ingested chunks."""
     words_of: list[list[str]] = []
-    with cairn._live_manifest(collection).snapshot() as manifest:
-        for doc in manifest.live_documents():
-            version = doc.live_version()
-            assert version is not None
-            chunks, _ = cairn.vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
-            for chunk in chunks:
-                words_of.extend(line.split() for line in chunk.text.splitlines() if len(line.split()) >= 4)
+    for doc in cairn.catalog.iter_live_documents(collection):
+        version = doc.live_version()
+        assert version is not None
+        chunks, _ = cairn.vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
+        for chunk in chunks:
+            words_of.extend(line.split() for line in chunk.text.splitlines() if len(line.split()) >= 4)
     rng = random.Random(seed)
     pool: list[str] = []
     seen: set[str] = set()

@@ -1,62 +1,19 @@
-"""The per-collection manifest: which documents a collection holds and which version is live.
+"""The per-collection JSON manifest that cairn kept before the catalog (read only, to migrate it).
 
-The manifest is the collection's source of truth for readers. A document version's rows may
-exist in the index before or after the version is live; readers exclude those rows using
-``pending`` (written, not yet live) and ``retired`` (replaced, not yet deleted), so a reader
-sees exactly one version of each document at any moment.
+Until the SQL catalog (`cairn.catalog`), each collection's documents, versions and live pointers
+were one JSON file in the vault, ``collections/<c>/manifest.json``. A vault written then is
+imported into the catalog on first start (`cairn.catalog.legacy`); nothing writes manifests now.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from cairn.catalog.records import DocumentRecord, Retention, RowSet, VersionRecord
+
 __all__ = ["DocumentRecord", "Manifest", "Retention", "RowSet", "VersionRecord"]
-
-
-class VersionRecord(BaseModel):
-    """One immutable version of a document: its original bytes and its chunk file."""
-
-    version: int
-    sha256: str
-    size: int
-    mime: str
-    created_at: float
-    chunks: int
-    chunks_key: str
-
-
-class DocumentRecord(BaseModel):
-    doc_id: str
-    source: str
-    tenant: str = "default"
-    allowed: list[str] = Field(default_factory=lambda: ["*"])
-    live: int | None = None
-    versions: list[VersionRecord] = Field(default_factory=list)
-
-    def live_version(self) -> VersionRecord | None:
-        return next((v for v in self.versions if v.version == self.live), None)
-
-    def next_version(self) -> int:
-        return max((v.version for v in self.versions), default=0) + 1
-
-
-class RowSet(BaseModel):
-    """The index rows of one document version."""
-
-    model_config = {"frozen": True}
-
-    doc_id: str
-    version: int
-
-
-class Retention(BaseModel):
-    """Object-lock retention for a collection's stored versions (original bytes and chunk files)."""
-
-    mode: Literal["GOVERNANCE", "COMPLIANCE"]
-    days: int = Field(ge=1, le=36_500)
 
 
 class Manifest(BaseModel):

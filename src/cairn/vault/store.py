@@ -3,11 +3,15 @@
 Layout under the object store::
 
     blobs/ab/abcdef...                        original bytes, content-addressed by sha256
-    collections/<c>/manifest.json             the collection's manifest
+    collections/<c>/collection.json           the collection's model, dimension and retention
     collections/<c>/docs/<doc_id>/v000001.parquet   chunks, metadata and embeddings of a version
+    collections/<c>/docs/<doc_id>/v000001.json      the version's record: source, bytes, tenant, ACL
+    collections/<c>/events/<time>-<id>.json   later changes: ACL changes, take-downs, purges
+    collections/<c>/manifest.json             a collection's state before the catalog (migrated once)
     embeddings/<model>/<shard>.parquet        cache: (text sha256 -> vector) per model
 
-Everything Milvus holds can be rebuilt from here without re-embedding.
+Everything Milvus holds can be rebuilt from here without re-embedding, and the catalog from the
+version records and events (`cairn rebuild --catalog`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import io
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,10 +31,11 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cairn.catalog.records import CollectionState, DocumentRecord, Retention, VersionRecord
 from cairn.errors import IntegrityError, NotFound, StorageError
 from cairn.models import Chunk, Location
 from cairn.vault.backend import ObjectStore
-from cairn.vault.manifest import Manifest, Retention, VersionRecord
+from cairn.vault.manifest import Manifest
 
 __all__ = ["EmbeddingCache", "Vault", "sha256_hex"]
 
@@ -93,18 +99,9 @@ class Vault:
     def purge_version(self, version: VersionRecord, *, keep_blob: bool) -> None:
         """Delete a version's chunk file, and its original bytes unless another version shares them."""
         self.store.delete(version.chunks_key)
+        self.store.delete(re.sub(r"(\.g\d+)?\.parquet$", ".json", version.chunks_key))
         if not keep_blob:
             self.store.delete(self._blob_key(version.sha256))
-
-    def blob_references(self) -> dict[str, int]:
-        """How many document versions, across all collections, point at each blob."""
-        counts: dict[str, int] = {}
-        for collection in self.list_collections():
-            manifest = self.load_manifest(collection)
-            for doc in manifest.documents.values() if manifest else ():
-                for version in doc.versions:
-                    counts[version.sha256] = counts.get(version.sha256, 0) + 1
-        return counts
 
     @staticmethod
     def _blob_key(digest: str) -> str:
@@ -132,10 +129,63 @@ class Vault:
             ) from exc
 
     def save_manifest(self, manifest: Manifest) -> None:
+        """Write a pre-catalog manifest (only tests that build an old vault need this)."""
         self.store.put(self.manifest_key(manifest.collection), manifest.model_dump_json(indent=1).encode())
 
     def list_collections(self) -> list[str]:
+        """Collections with a pre-catalog manifest in this vault."""
         return [key.split("/")[1] for key in self.store.list("collections/") if key.endswith("/manifest.json")]
+
+    # -- records the catalog can be rebuilt from ------------------------------------------------
+    def write_collection_record(self, state: CollectionState) -> None:
+        self.store.put(f"collections/{state.name}/collection.json", state.model_dump_json().encode())
+
+    def collection_records(self) -> list[CollectionState]:
+        return [
+            CollectionState.model_validate_json(self.store.get(key))
+            for key in self.store.list("collections/")
+            if key.endswith("/collection.json")
+        ]
+
+    def write_version_record(self, state: CollectionState, doc: DocumentRecord, version: VersionRecord) -> None:
+        """The immutable record of one version, beside its chunk file: enough to rebuild the catalog."""
+        record = {
+            "doc_id": doc.doc_id,
+            "source": doc.source,
+            "tenant": doc.tenant,
+            "allowed": doc.allowed,
+            "embed_model": state.embed_model,
+            **version.model_dump(),
+        }
+        key = f"collections/{state.name}/docs/{doc.doc_id}/v{version.version:06d}.json"
+        self.store.put(key, json.dumps(record, ensure_ascii=False).encode())
+
+    def version_records(self, collection: str) -> list[dict[str, object]]:
+        prefix = f"collections/{collection}/docs/"
+        return [
+            json.loads(self.store.get(key))
+            for key in self.store.list(prefix)
+            if re.fullmatch(r"v\d{6}\.json", key.rsplit("/", 1)[-1])
+        ]
+
+    def record_event(self, collection: str, kind: str, doc_id: str, **fields: object) -> None:
+        """An immutable record of a change to a document after its version was stored (ACL, take-down, purge)."""
+        stamp = time.time()
+        event = {"kind": kind, "doc_id": doc_id, "at": stamp, **fields}
+        key = f"collections/{collection}/events/{stamp:017.6f}-{uuid.uuid4().hex[:12]}.json"
+        self.store.put(key, json.dumps(event, ensure_ascii=False).encode())
+
+    def events(self, collection: str) -> list[dict[str, object]]:
+        """The collection's change records, oldest first."""
+        return [json.loads(self.store.get(key)) for key in sorted(self.store.list(f"collections/{collection}/events/"))]
+
+    def forget_version_files(self, collection: str, doc_id: str, version: int, generation: int) -> None:
+        """Delete the files of a version the catalog dropped before it was ever live (a duplicate)."""
+        for key in (
+            self.chunks_key(collection, doc_id, version, generation),
+            f"collections/{collection}/docs/{doc_id}/v{version:06d}.json",
+        ):
+            self.store.delete(key)
 
     def delete_collection(self, collection: str) -> None:
         """Forget a collection's manifest and chunk files. Original blobs stay (immutable)."""
