@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from tests.pg_fixtures import fresh_postgres_url, postgres_server, postgres_url  # noqa: F401  (a real PostgreSQL)
 from tests.s3_fixtures import seaweed, seaweed_bucket  # noqa: F401  (a real S3 server, for S3 tests)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

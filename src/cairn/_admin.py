@@ -9,6 +9,7 @@ from cairn._base import CairnBase
 from cairn.access import authorize, authorize_key_grants, within_grants
 from cairn.auth import ApiKey, Principal
 from cairn.catalog import Retention
+from cairn.catalog.restore import restore_from_vault
 from cairn.errors import ConfigError, Forbidden, InvalidRequest, NotFound
 from cairn.maintenance import Maintenance, ReindexReport, VerifyReport, rebuild, reindex, verify
 
@@ -91,6 +92,15 @@ class Administration(CairnBase):
         """Re-create the collection's index from the vault, without embedding; return rows inserted."""
         name = self._collection(collection)
         return rebuild(self._maintenance(name))
+
+    def restore_catalog(self) -> list[str]:
+        """Recreate, from the vault's version records and events, every collection the catalog lacks.
+
+        For a lost or new catalog database; rebuild each restored collection's index afterwards.
+        """
+        restored = restore_from_vault(self.vault, self.catalog)
+        self._record(None, "catalog.restore", detail=", ".join(restored) or "nothing to restore")
+        return restored
 
     def reindex(
         self,

@@ -20,6 +20,7 @@ from cairn.auth import KeyStore, Principal, validate_name
 from cairn.catalog import Catalog, CollectionState, DocumentRecord, SqlCatalog
 from cairn.catalog.janitor import LocalReaders
 from cairn.catalog.legacy import import_manifests
+from cairn.catalog.restore import restore_from_vault
 from cairn.embed.base import Embedder
 from cairn.embed.query_cache import QueryEmbeddingCache
 from cairn.errors import Forbidden, InvalidRequest, NotFound
@@ -68,12 +69,19 @@ class CairnBase:
 
     @property
     def catalog(self) -> Catalog:
-        """The catalog shared by every process; opened (migrated, old manifests imported) on first use."""
+        """The catalog shared by every process, opened on first use.
+
+        Opening migrates its schema, imports pre-catalog manifests, and, when the catalog is empty
+        but the vault is not (a new machine on an existing bucket, or a lost database), recreates
+        the collections from the vault's records.
+        """
         with self._lock:
             if self._catalog is None:
                 self.settings.home.mkdir(parents=True, exist_ok=True)
                 catalog = SqlCatalog(self.settings.catalog_database)
                 import_manifests(self.vault, catalog)
+                if not catalog.collection_names():
+                    restore_from_vault(self.vault, catalog)
                 self._catalog = catalog
             return self._catalog
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from cairn.models import (
 from cairn.retrieve import candidate_pool, promote_exact_phrases
 
 __all__ = ["Cairn"]
+
+# For this long after any process changed a collection, searches read the engine strongly (as the
+# writing process itself does after its own writes), so a change made anywhere is seen everywhere.
+FRESH_CHANGE_S = 10.0
 
 
 class Cairn(DocumentOperations, Administration):
@@ -113,6 +118,8 @@ class Cairn(DocumentOperations, Administration):
                 query_text=query,
                 query_vector=vector,
                 hidden=snapshot.hidden_rows(),
+                # Rows another process changed moments ago may not be in a bounded-staleness read yet.
+                strong=time.time() - state.changed_at < FRESH_CHANGE_S,
                 rrf_k=self.settings.rrf_k,
                 constraint=retrieval_filter(principal, _compiled(filter)),
             )

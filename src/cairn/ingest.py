@@ -263,6 +263,9 @@ class Ingestor:
             readers=self.readers,
             grace_s=self.settings.retire_grace,
             stale_after_s=self.settings.stale_writer_s,
+            forget_files=lambda rowset, generation: self.vault.forget_version_files(
+                state.name, rowset.doc_id, rowset.version, generation
+            ),
         )
 
     # -- per file ----------------------------------------------------------------------------

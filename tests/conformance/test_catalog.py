@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.pg_fixtures import fresh_postgres_url, postgres_server  # noqa: F401
 
 from cairn.catalog import CollectionState, DocumentRecord, Retention, RowSet, SqlCatalog, VersionDraft, VersionRecord
 from cairn.catalog.engine import current_revision, head_revision

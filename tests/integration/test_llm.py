@@ -153,8 +153,8 @@ def test_cli_ask_streams_against_an_openai_compatible_endpoint(
     result = runner.invoke(app, ["ask", "Where does a swollen lithium battery go?"], catch_exceptions=False)
     assert result.exit_code == 0
     assert "move it to the fireproof bin outside [1]." in result.stdout
-    printed = result.stdout.replace("\n", "")  # Rich wraps long source paths
-    assert re.search(r"\[1\] \S*batteries\.txt .*support [01]\.\d\d supported", printed)
+    printed = result.stdout.replace("\n", "")  # Rich wraps long source paths (a wrap may eat the space after one)
+    assert re.search(r"\[1\] \S*batteries\.txt.*support [01]\.\d\d supported", printed)
     as_json = json.loads(runner.invoke(app, ["ask", "Where does a swollen lithium battery go?", "--json"]).stdout)
     assert as_json["generator"] == double.model
     assert as_json["citations"][0]["supported"] is True

@@ -43,7 +43,8 @@ def aws_env(seaweed: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_vault_on_s3_serves_a_new_machine_after_rebuild(
     aws_env: None, seaweed_bucket: str, docs: Path, tmp_path: Path, embedder
 ) -> None:  # type: ignore[no-untyped-def]
-    """Ingest with CAIRN_STORE=s3://...; a second home with an empty Milvus rebuilds from the bucket alone."""
+    """Ingest with CAIRN_STORE=s3://...; a second home with an empty catalog and Milvus rebuilds from the bucket
+    alone: its catalog is recreated from the vault's version records on first use, its index by rebuild."""
     store = f"s3://{seaweed_bucket}/team-a"
     first = Cairn(Settings(home=tmp_path / "one", store=store, s3_addressing_style="path"))
     first._embedder = embedder
@@ -51,7 +52,8 @@ def test_a_vault_on_s3_serves_a_new_machine_after_rebuild(
     first.close()
     assert report.ingested == 3
     keys = list(S3Store(store, S3Options(addressing_style="path")).list(""))
-    assert "collections/default/manifest.json" in keys
+    assert "collections/default/collection.json" in keys  # what a new machine's catalog is recreated from
+    assert sum(k.startswith("collections/default/docs/") and k.endswith(".json") for k in keys) == 3
     assert sum(k.startswith("blobs/") for k in keys) == 3
 
     second = Cairn(Settings(home=tmp_path / "two", store=store, s3_addressing_style="path"))

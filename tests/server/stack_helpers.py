@@ -18,6 +18,8 @@ def server_settings(exports: dict[str, str], home: Path, **overrides: object) ->
         "store": f"s3://cairn/test-{uuid.uuid4().hex[:8]}",
         "s3_addressing_style": "path",
     }
+    if "CAIRN_CATALOG_URL" in exports:  # the stack's PostgreSQL: one catalog for every process of a test
+        values["catalog_url"] = exports["CAIRN_CATALOG_URL"]
     if "CAIRN_MILVUS_TLS_CA" in exports:
         values["milvus_tls_ca"] = exports["CAIRN_MILVUS_TLS_CA"]
     values.update(overrides)

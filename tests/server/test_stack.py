@@ -63,7 +63,7 @@ def test_stack_up_prints_working_exports_and_binds_its_stores_to_loopback(
     assert not state.host_network, state.host_network_reason
     assert state.network_pid
     assert "private namespace" in (status.network or "")
-    public = {state.s3_port, state.milvus_ports["proxy_port"], state.milvus_ports["metrics_port"]}
+    public = {state.s3_port, state.milvus_ports["proxy_port"], state.milvus_ports["metrics_port"], state.postgres_port}
     holder = {(c.laddr.ip, c.laddr.port) for c in psutil.Process(state.network_pid).net_connections("tcp")}
     assert holder == {("127.0.0.1", port) for port in public}
     inside = listening_in_namespace_of(state.milvus_pid)
@@ -286,7 +286,7 @@ def test_every_acknowledged_row_survives_a_milvus_restart_mid_run(
     observer = Cairn(server_settings(stack_env, home, store=settings.store))
     try:
         deadline = time.monotonic() + 240
-        # Read the published manifest straight from the vault each time (a Cairn caches its own copy).
+        # The catalog is shared by the processes: what the ingest process acknowledged is read here.
         while len(acknowledged := _live_documents(observer, name)) < 25:
             assert running.poll() is None, "the ingest finished before the restart could interrupt it"
             assert time.monotonic() < deadline, "the second ingest acknowledged nothing in time"
@@ -328,12 +328,11 @@ def test_every_acknowledged_row_survives_a_milvus_restart_mid_run(
 
 
 def _live_documents(cairn: Cairn, collection: str) -> dict[str, tuple[str, int]]:
-    """doc id → (source, chunks) of the documents live in the collection's manifest as stored in the vault now."""
-    manifest = cairn.vault.load_manifest(collection)
-    if manifest is None:
+    """doc id → (source, chunks) of the documents live in the collection now, as the shared catalog says."""
+    if cairn.catalog.collection(collection) is None:
         return {}
     found = {}
-    for doc in manifest.live_documents():
+    for doc in cairn.catalog.iter_live_documents(collection):
         version = doc.live_version()
         assert version is not None
         found[doc.doc_id] = (doc.source, version.chunks)

@@ -60,8 +60,13 @@ def sweep(
     readers: LocalReaders,
     grace_s: float,
     stale_after_s: float,
+    forget_files: Callable[[RowSet, int], None] | None = None,
 ) -> int:
-    """Abandon dead writers' pending versions and delete retired rows past the grace; return row sets deleted."""
+    """Abandon dead writers' pending versions and delete retired rows past the grace; return row sets deleted.
+
+    *forget_files* deletes an abandoned version's files from the vault (its chunk file and record),
+    so that a catalog rebuilt from the vault never brings back a version that was never live.
+    """
     now = time.time()
     dead = [
         pending.rowset
@@ -70,6 +75,9 @@ def sweep(
     ]
     if dead:
         catalog.abandon(state.name, dead, generation=state.generation)
+        if forget_files is not None:
+            for rowset in dead:
+                forget_files(rowset, state.generation)
     cutoff = now - grace_s
     due = catalog.retired_rows(state.name, before=cutoff)
     if not due:

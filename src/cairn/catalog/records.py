@@ -80,6 +80,7 @@ class CollectionState(BaseModel):
     generation: int = 0
     retention: Retention | None = None
     created_at: float = Field(default_factory=time.time)
+    changed_at: float = 0.0  # when a document last went live, changed access or was taken down
 
     @property
     def index_name(self) -> str:

@@ -43,6 +43,7 @@ collections = Table(
     Column("created_at", Float, nullable=False),
     Column("maintenance_holder", String(200)),
     Column("maintenance_until", Float),
+    Column("changed_at", Float, nullable=False, server_default="0"),
 )
 
 documents = Table(

@@ -443,6 +443,7 @@ class SqlCatalog:
                     values["allowed"] = list(draft.allowed)
                 connection.execute(update(t.documents).where(_document_is(collection, draft.doc_id)).values(**values))
                 outcomes.append(Publication(doc_id=draft.doc_id, version=number, outcome="live"))
+            _touch(connection, collection, now)
         return outcomes
 
     def take_down(self, collection: str, doc_ids: Sequence[str], *, generation: int) -> list[DocumentRecord]:
@@ -459,6 +460,7 @@ class SqlCatalog:
                     update(t.documents).where(_document_is(collection, doc_id)).values(live=None, updated_at=now)
                 )
                 taken.append(_document(row, []))
+            _touch(connection, collection, now)
         return taken
 
     def set_access(
@@ -483,6 +485,7 @@ class SqlCatalog:
                 document = _document(row, [])
                 document.tenant, document.allowed = tenant, new_allowed
                 changed.append(document)
+            _touch(connection, collection, now)
         return changed
 
     def forget_version(self, collection: str, doc_id: str, version: int) -> None:
@@ -699,6 +702,11 @@ def _locked_document(connection: Connection, collection: str, doc_id: str, *, mi
     return row
 
 
+def _touch(connection: Connection, collection: str, now: float) -> None:
+    """Record that readers must see the collection's latest rows (a server reads strongly for a while)."""
+    connection.execute(update(t.collections).where(t.collections.c.name == collection).values(changed_at=now))
+
+
 def _retire(connection: Connection, collection: str, rowsets: Sequence[RowSet], generation: int, at: float) -> None:
     for rowset in rowsets:
         _insert_ignore(
@@ -725,6 +733,7 @@ def _collection_state(row: Any) -> CollectionState:
         generation=row["generation"],
         retention=retention,
         created_at=row["created_at"],
+        changed_at=row["changed_at"],
     )
 
 

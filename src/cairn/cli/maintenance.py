@@ -16,14 +16,34 @@ from cairn.maintenance import VerifyReport
 EXIT_NOT_CLEAN = 5
 
 
-def rebuild(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
-    """Re-create a collection's Milvus index from the vault (chunks and vectors), without re-embedding."""
+def rebuild(
+    collection: CollectionOpt = None,
+    catalog: Annotated[
+        bool,
+        typer.Option("--catalog", help="First recreate lost collections in the catalog from the vault's records."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-create a collection's Milvus index from the vault (chunks and vectors), without re-embedding.
+
+    With --catalog, collections the catalog lacks are first recreated from the vault's version records
+    and events (a lost catalog database), and each of them is rebuilt.
+    """
     with errors_reported(as_json), Cairn() as cairn:
-        rows = cairn.rebuild(collection=collection)
-        name = collection or cairn.settings.default_collection
+        restored = cairn.restore_catalog() if catalog else []
+        names = [collection] if collection or not restored else restored
+        results = {name or cairn.settings.default_collection: cairn.rebuild(collection=name) for name in names}
         if as_json:
-            print_json({"collection": name, "rows": rows})
-        else:
+            single = next(iter(results.items()))
+            print_json(
+                {"restored": restored, "collections": results}
+                if catalog
+                else {"collection": single[0], "rows": single[1]}
+            )
+            return
+        for name in restored:
+            console.print(f"Restored [bold]{escape(name)}[/] in the catalog from the vault's records.")
+        for name, rows in results.items():
             console.print(f"Rebuilt [bold]{escape(name)}[/]: {rows} rows from the vault.")
 
 

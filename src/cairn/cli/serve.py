@@ -25,6 +25,13 @@ def serve(
     dev: Annotated[
         bool, typer.Option("--dev", help="Allow requests without a key, as the local admin (loopback only).")
     ] = False,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run an ingest worker in this process (default); with --no-worker, `cairn worker` processes run jobs.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs). Refuses to start without an admin key unless --dev."""
     import uvicorn
@@ -44,8 +51,12 @@ def serve(
         )
     if dev:
         err_console.print("[bold yellow]--dev: requests without a key act as the local administrator.[/]")
+    # Load the query model and open the catalog before listening, so the first search is as fast as the rest.
+    cairn.query_cache.embed(cairn.embedder, "warm up")
+    cairn.catalog.ping()
     console.print(f"cairn serving on http://{host}:{port} (API docs at /docs)")
     try:
-        uvicorn.run(create_app(cairn, dev=dev), host=host, port=port, log_level="warning", timeout_keep_alive=5)
+        app = create_app(cairn, dev=dev, worker=worker)
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)
     finally:
         cairn.close()

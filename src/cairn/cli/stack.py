@@ -23,8 +23,8 @@ def up(
 ) -> None:
     """Start the stack (if it is not running) and print its settings as `export` lines.
 
-    Use it as `eval "$(cairn stack up)"`: later cairn commands in that shell use the stack's Milvus server
-    and keep the vault in its S3 bucket.
+    Use it as `eval "$(cairn stack up)"`: later cairn commands in that shell use the stack's Milvus server,
+    keep the vault in its S3 bucket and share its PostgreSQL catalog.
     """
     with errors_reported(False):
         stack = _stack()
@@ -32,7 +32,8 @@ def up(
         exports = stack.up(tls=tls)
         err_console.print(
             "[green]stack running[/]: Milvus at "
-            f"{exports['CAIRN_MILVUS_URI']}, S3 at {exports['AWS_ENDPOINT_URL']} (settings on stdout)"
+            f"{exports['CAIRN_MILVUS_URI']}, S3 at {exports['AWS_ENDPOINT_URL']}, the PostgreSQL catalog at "
+            f"127.0.0.1:{exports['CAIRN_CATALOG_URL'].rsplit(':', 1)[-1].split('/')[0]} (settings on stdout)"
         )
         network = stack.network_description()
         if network.startswith("host network"):
@@ -44,7 +45,7 @@ def up(
 def down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the stack's data and credentials.")] = False,
 ) -> None:
-    """Stop Milvus and the S3 server. Their data stays for the next `up` unless --purge."""
+    """Stop Milvus, the S3 server and PostgreSQL. Their data stays for the next `up` unless --purge."""
     with errors_reported(False):
         _stack().down(purge=purge)
         console.print("stack stopped" + (" and its data deleted" if purge else ""))
@@ -60,5 +61,5 @@ def status(as_json: JsonOpt = False) -> None:
             return
         for name, value in found.as_dict().items():
             console.print(f"{name:16} {value}")
-        if not (found.s3_running and found.milvus_healthy):
+        if not (found.s3_running and found.milvus_healthy and found.postgres_running):
             raise typer.Exit(1)

@@ -23,7 +23,10 @@ import numpy.typing as npt
 from cairn.errors import EngineError, InsecureEngine, InvalidRequest
 from cairn.index.bulk import BulkLoader
 from cairn.index.features import EngineFeatures, detect_features
+from cairn.index.lite import secure_lite_files, start_lite
+from cairn.localfiles import private_dir
 from cairn.models import Chunk, Location, SearchHit
+from cairn.parse.text import clean_text
 from cairn.settings import Settings
 from cairn.vault.manifest import DocumentRecord, RowSet, VersionRecord
 
@@ -118,6 +121,8 @@ class MilvusIndex:
             from pymilvus import MilvusClient
 
             try:
+                if self.engine == "milvus-lite":
+                    start_lite(Path(uri))  # its socket and logs beside the database, not in /tmp
                 with quiet_pymilvus():
                     self.client: Any = MilvusClient(uri=uri, token=token or "", **self.tls_options)
             except Exception as exc:
@@ -129,6 +134,8 @@ class MilvusIndex:
                         else "If another cairn process is using this CAIRN_HOME, stop it or point CAIRN_HOME elsewhere"
                     )
                 ) from exc
+        if self.engine == "milvus-lite":
+            secure_lite_files(Path(uri))
         self.features = self._detect()
         if self.engine == "milvus-server" and not insecure:
             self._refuse_default_root()
@@ -428,6 +435,7 @@ class MilvusIndex:
         query_text: str,
         query_vector: npt.NDArray[np.float32] | None,
         hidden: Sequence[RowSet] = (),
+        strong: bool = False,
         rrf_k: int = 60,
         constraint: str = "",
     ) -> list[SearchHit]:
@@ -440,7 +448,7 @@ class MilvusIndex:
             raise InvalidRequest(f"a {mode} search needs the query's vector")
         name = self.engine_name(collection)
         expr = " and ".join(f"({part})" for part in (_exclude_expr(hidden), constraint) if part)
-        consistency = self._read_consistency()
+        consistency = self._read_consistency(strong=strong)
         try:
             if mode == "dense":
                 assert query_vector is not None  # checked above
@@ -512,7 +520,11 @@ class RowBatch:
 
 
 def open_index(settings: Settings) -> MilvusIndex:
-    """The index the settings describe: Milvus Lite under CAIRN_HOME or the configured server, with bulk import."""
+    """The index the settings describe: Milvus Lite under CAIRN_HOME or the configured server, with bulk import.
+
+    CAIRN_HOME is made private (0700) first: it holds the Lite database with every tenant's passages.
+    """
+    private_dir(settings.home)
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
     index = MilvusIndex(
         settings.engine_uri,
@@ -543,17 +555,23 @@ def tls_options(uri: str, ca: Path | None) -> dict[str, str]:
 
 
 def _to_hit(hit: Any) -> SearchHit:
+    """A hit as clients may see it: its text and metadata cleaned again (`cairn.parse.text.clean_text`),
+    so rows indexed before a cleaning rule existed never hand out what the rule removes."""
     entity = hit["entity"]
     location = _json_field(entity.get("location"))
+    metadata = {
+        key: clean_text(value) if isinstance(value, str) else value
+        for key, value in _json_field(entity.get("metadata")).items()
+    }
     return SearchHit(
         doc_id=entity["doc_id"],
         source=entity["source"],
         chunk_id=hit["id"] if "id" in hit else hit["chunk_id"],
         score=float(hit["distance"]),
-        text=entity["text"],
+        text=clean_text(entity["text"]),
         location=Location.model_validate(location),
         version=int(entity["version"]),
-        metadata=_json_field(entity.get("metadata")),
+        metadata=metadata,
     )
 
 
