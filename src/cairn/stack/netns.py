@@ -2,9 +2,9 @@
 
 Milvus 2.3 cannot be told which address its gRPC servers listen on: its proxy and seven internal component
 ports (unauthenticated) listen on every interface. SeaweedFS's gRPC ports are unauthenticated too. So the stack
-runs both servers in a network namespace of their own, whose only interface is its own loopback, and a small
-holder process forwards the few ports clients need (S3, the Milvus proxy, Milvus's health port) from the host's
-127.0.0.1 into it. Nothing else of the stack can be reached from the host, let alone from the network.
+runs its servers in a network namespace of their own, whose only interface is its own loopback, and a small
+holder process forwards the few ports clients need (S3, the Milvus proxy, Milvus's health port, PostgreSQL) from
+the host's 127.0.0.1 into it. Nothing else of the stack can be reached from the host, let alone from the network.
 
 The holder (``python netns.py PORT...``, this file run as a script):
 
@@ -69,6 +69,13 @@ class PrivateNetwork:
         if self.user_namespace:
             prefix += ["--user", "--preserve-credentials"]
         return [*prefix, "--"]
+
+    def enter_unprivileged(self) -> list[str]:
+        """Like `enter`, for a program that refuses to run as root (PostgreSQL): in the user namespace the caller is
+        root, so it runs in one more, as uid 1 (still the caller outside)."""
+        if not self.user_namespace:
+            return self.enter()
+        return [*self.enter(), "unshare", "--user", "--map-user=1", "--map-group=1", "--"]
 
 
 def start_private_network(ports: list[int], log_path: Path, timeout: float = 15.0) -> PrivateNetwork:
