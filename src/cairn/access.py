@@ -8,6 +8,9 @@ the document's ``allowed`` list holds ``*`` or one of the principal's identities
 against the published manifest, is authoritative, so a changed ACL or a removed document takes
 effect for the very next request even before every index row is updated.
 
+Keys follow the same rule: a key can create, list and revoke only keys within its own grants
+(`within_grants`), so no key can mint or remove one wider than itself.
+
 ``principal=None`` means a trusted local caller (the CLI on the host, which can read the vault
 anyway) and is not constrained.
 """
@@ -15,12 +18,13 @@ anyway) and is not constrained.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
-from cairn.auth import Principal, Role
-from cairn.errors import Forbidden
+from cairn.auth import ROLES, Principal, Role
+from cairn.errors import Forbidden, InvalidRequest
 from cairn.vault.manifest import DocumentRecord
 
-__all__ = ["ACTIONS", "authorize", "permits", "retrieval_filter"]
+__all__ = ["ACTIONS", "authorize", "authorize_key_grants", "permits", "retrieval_filter", "within_grants"]
 
 # The least role each action needs.
 ACTIONS: dict[str, Role] = {
@@ -42,6 +46,35 @@ def authorize(principal: Principal | None, action: str, collection: str | None =
         raise Forbidden(f"this key's role ({principal.role}) may not {action}; it needs {needed} or above")
     if collection is not None and not principal.may_use(collection):
         raise Forbidden(f"this key has no grant for collection {collection!r}")
+
+
+def within_grants(principal: Principal | None, *, role: Role, tenant: str, collections: Collection[str] | None) -> bool:
+    """Whether a key with these grants could do nothing the principal cannot: the same tenant, a role
+    not above the principal's, and collections among the principal's (an unlimited key only from an
+    unlimited principal)."""
+    if principal is None:
+        return True
+    if tenant != principal.tenant or not principal.at_least(role):
+        return False
+    if principal.collections is None:
+        return True
+    return collections is not None and set(collections) <= set(principal.collections)
+
+
+def authorize_key_grants(
+    principal: Principal | None, *, role: Role, tenant: str, collections: Collection[str] | None
+) -> None:
+    """Raise `Forbidden` unless the principal may make a key with these grants (see `within_grants`)."""
+    if role not in ROLES:
+        raise InvalidRequest(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if principal is None or within_grants(principal, role=role, tenant=tenant, collections=collections):
+        return
+    if tenant != principal.tenant:
+        raise Forbidden(f"this key belongs to tenant {principal.tenant!r} and cannot make keys for another")
+    if not principal.at_least(role):
+        raise Forbidden(f"this key's role ({principal.role}) cannot make a key with the higher role {role}")
+    granted = ", ".join(principal.collections or ())
+    raise Forbidden(f"this key may use only the collections {granted}; a key it makes must be limited to them too")
 
 
 def permits(principal: Principal | None, doc: DocumentRecord | None) -> bool:

@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from cairn.errors import InvalidRequest, NotFound, Unauthenticated
+from cairn.settings import validate_collection_name
 from cairn.vault.backend import ObjectStore
 
 __all__ = ["ROLES", "ApiKey", "KeyStore", "Principal", "Role", "parse_duration", "validate_name"]
@@ -45,11 +46,13 @@ def validate_name(value: str, what: str) -> str:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h`` or ``45m``."""
+    """``30d``, ``12h`` or ``45m``; never zero (a key that expires as it is made is a mistake)."""
     match = _DURATION.fullmatch(text.strip())
     if not match:
         raise InvalidRequest(f"invalid duration {text!r}: use a number and d, h or m, such as 30d")
     amount, unit = int(match.group(1)), match.group(2)
+    if amount == 0:
+        raise InvalidRequest(f"invalid duration {text!r}: it must be longer than zero, such as 30d")
     return {"d": timedelta(days=amount), "h": timedelta(hours=amount), "m": timedelta(minutes=amount)}[unit]
 
 
@@ -133,6 +136,13 @@ class KeyStore:
             validate_name(group, "group")
         if user is not None:
             validate_name(user, "user")
+        for collection in collections or []:
+            try:
+                validate_collection_name(collection)
+            except ValueError as exc:
+                raise InvalidRequest(f"the key's collection list is invalid: {exc}") from exc
+        if expires_in is not None and expires_in.total_seconds() <= 0:
+            raise InvalidRequest("a key's lifetime must be longer than zero, such as 30d")
         now = time.time()
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)

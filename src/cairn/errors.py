@@ -5,6 +5,7 @@
     ├── StorageError                the vault could not read or write an object
     │   └── IntegrityError          stored bytes do not match their recorded checksum
     ├── CatalogError                the catalog database is unreachable or refused a change
+    │   └── LeaseLost               a worker's lease on a job passed to another worker
     ├── ParseError                  a document could not be turned into text
     │   ├── UnsupportedFormat       no parser handles this kind of file
     │   └── LimitExceeded           a file broke a parse limit (time, memory, size, nesting)
@@ -36,6 +37,7 @@ __all__ = [
     "InsecureEngine",
     "IntegrityError",
     "InvalidRequest",
+    "LeaseLost",
     "LimitExceeded",
     "NotFound",
     "ParseError",
@@ -56,6 +58,14 @@ class ConfigError(CairnError):
 
 class CatalogError(CairnError):
     """The catalog database (SQLite in CAIRN_HOME, or PostgreSQL) is unreachable or refused a change."""
+
+
+class LeaseLost(CatalogError):
+    """A worker's lease on a job expired and another worker claimed it; this worker must leave the job alone."""
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 class StorageError(CairnError):

@@ -420,8 +420,8 @@ def test_every_route_answers_each_role_tenant_and_grant_as_the_policy_says(world
     assert not wrong, "\n".join(wrong)
     # Nothing was destroyed that the probes said must stay.
     assert world.docs["orchid.md"] in {d.doc_id for d in world.cairn.documents()}
-    assert {"default", "other"} <= set(world.cairn.vault.list_collections())
-    assert not {"scratch_a", "scratch_b"} & set(world.cairn.vault.list_collections())
+    assert {"default", "other"} <= set(world.cairn.catalog.collection_names())
+    assert not {"scratch_a", "scratch_b"} & set(world.cairn.catalog.collection_names())
 
 
 def test_listings_show_only_the_callers_tenant_and_grants(world: World) -> None:
@@ -1020,7 +1020,7 @@ def _raise(exc: Exception) -> Callable[..., Any]:
         ("ask", EngineError(f"milvus failed at {SECRET_DETAIL}")),
         ("documents", KeyError(SECRET_DETAIL)),
         ("create_key", OSError(13, "Permission denied", "/etc/x/secret path")),
-        ("list_collections", RecursionError(SECRET_DETAIL)),
+        ("collection_names", RecursionError(SECRET_DETAIL)),
     ],
 )
 def test_internal_errors_answer_500_internal_error_and_nothing_more(
@@ -1029,13 +1029,13 @@ def test_internal_errors_answer_500_internal_error_and_nothing_more(
     """A component failing with an unexpected error (its message naming a secret path) gives a 500 whose body is
     exactly ``{"error": {"code": "internal", "message": "internal error"}}``: no traceback, no message, no path."""
     token, _ = cairn.create_key(role="admin", tenant=A)
-    monkeypatch.setattr(cairn.vault if target == "list_collections" else cairn, target, _raise(error))
+    monkeypatch.setattr(cairn.catalog if target == "collection_names" else cairn, target, _raise(error))
     requests = {
         "search": ("POST", "/v1/search", {"query": "holiday"}),
         "ask": ("POST", "/v1/ask", {"question": "holiday?"}),
         "documents": ("GET", "/v1/collections/default/documents", None),
         "create_key": ("POST", "/v1/keys", {"role": "reader", "tenant": A}),
-        "list_collections": ("GET", "/v1/models", None),
+        "collection_names": ("GET", "/v1/models", None),
     }
     method, path, body = requests[target]
     with TestClient(create_app(cairn), raise_server_exceptions=False) as client:

@@ -38,7 +38,7 @@ def status(as_json: JsonOpt = False) -> None:
     with errors_reported(as_json):
         catalog = SqlCatalog(Settings().catalog_database, migrate_on_open=False)
         try:
-            found = {"catalog": catalog.describe(), "revision": current_revision(catalog.engine)}
+            found: dict[str, object] = {"catalog": catalog.describe(), "revision": current_revision(catalog.engine)}
         finally:
             catalog.close()
         found["newest"] = head_revision()

@@ -109,7 +109,8 @@ def extractive_stream(
     warnings: Sequence[str] = (),
 ) -> AnswerStream:
     """The offline answer: cited sentences quoted from the passages, verified like any other."""
-    answer = extractive_answer(question, hits, embedder).model_copy(update={"warnings": list(warnings)})
+    answer = extractive_answer(question, hits, embedder)
+    answer = answer.model_copy(update={"warnings": [*warnings, *answer.warnings]})
     return AnswerStream.of(verify_answer(answer, embedder, min_support=min_support, policy=policy))
 
 

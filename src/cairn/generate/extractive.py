@@ -4,6 +4,11 @@ Each candidate sentence is scored by its embedding similarity to the question, b
 many of the question's content words it contains; the best few, excluding near-duplicates, form
 the answer, each followed by the number of its citation. When no sentence is close enough, the
 answer says the documents do not answer the question instead of guessing.
+
+A sentence that addresses the reader or the assistant with instructions (prompt injection, see
+`cairn.generate.safety.is_planted_instruction`) is never chosen, however well it matches: the
+answer would otherwise present a planted order as the documents' word. The answer's warnings say
+that such a passage was found.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 
 from cairn.chunking import SENTENCE_END
 from cairn.embed.base import Embedder
-from cairn.generate.safety import defang
+from cairn.generate.safety import PLANTED_INSTRUCTION_WARNING, defang, is_planted_instruction
 from cairn.models import Answer, Citation, SearchHit
 
 __all__ = ["NO_ANSWER", "content_words", "extractive_answer"]
@@ -109,10 +114,11 @@ def _candidates(hits: Sequence[SearchHit]) -> list[_Candidate]:
 def extractive_answer(
     question: str, hits: Sequence[SearchHit], embedder: Embedder, *, max_sentences: int = 3
 ) -> Answer:
-    """Answer *question* with cited sentences from *hits* (best first)."""
-    candidates = _candidates(hits)
+    """Answer *question* with cited sentences from *hits* (best first), leaving out planted instructions."""
+    warnings = [PLANTED_INSTRUCTION_WARNING] if any(is_planted_instruction(hit.text) for hit in hits) else []
+    candidates = [c for c in _candidates(hits) if not is_planted_instruction(c.text)]
     if not candidates:
-        return Answer(answer=NO_ANSWER, citations=[])
+        return Answer(answer=NO_ANSWER, citations=[], warnings=warnings)
     question_vector = embedder.embed_query(question)
     vectors = embedder.embed_documents([c.text for c in candidates])
     similarity = vectors @ question_vector
@@ -134,7 +140,7 @@ def extractive_answer(
             continue
         chosen.append(int(index))
     if not chosen:
-        return Answer(answer=NO_ANSWER, citations=[])
+        return Answer(answer=NO_ANSWER, citations=[], warnings=warnings)
     chosen = _with_list_items(chosen, candidates)
     citations: list[Citation] = []
     numbers: dict[int, int] = {}
@@ -146,7 +152,7 @@ def extractive_answer(
             citations.append(Citation.of(hit))
             numbers[candidate.hit] = len(citations)
         parts.append(f"{defang(candidate.text)} [{numbers[candidate.hit]}]")
-    return Answer(answer=" ".join(parts), citations=citations)
+    return Answer(answer=" ".join(parts), citations=citations, warnings=warnings)
 
 
 def _with_list_items(chosen: list[int], candidates: Sequence[_Candidate], limit: int = 8) -> list[int]:

@@ -2,7 +2,9 @@
 
 Decoding never fails: UTF-8 (with or without BOM) and BOM-marked UTF-16/32 are tried first,
 then cp1252, then latin-1, which maps every byte. Cleaning removes characters that carry no
-text (NUL and other C0 controls, zero-width marks) so they never reach the index.
+text (NUL and other C0 controls, zero-width marks) and links that run code or carry their own
+content (``javascript:``, ``vbscript:``, ``data:``), so they never reach the index; hits read back
+from the index are cleaned again, so nothing ingested before a rule existed slips past it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import re
 from cairn.models import Element, Location
 
 __all__ = [
+    "REMOVED_LINK",
     "clean_text",
     "decode_bytes",
     "make_element",
     "normalize_newlines",
     "parse_text",
     "strip_bom",
+    "strip_unsafe_links",
 ]
+
+REMOVED_LINK = "[link removed]"
 
 # Longest first: the UTF-32-LE BOM starts with the UTF-16-LE one.
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -43,6 +49,25 @@ _ZERO_WIDTH = re.compile(
 # Lone surrogates (from JSON "\\ud800" escapes or "surrogateescape" decoding) cannot be encoded.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[^\S\n]*\n)+")
+# Links whose scheme runs script or embeds its own content. Browsers drop tabs inside a URL and
+# decode character references in attributes, so the scheme's letters may be split by tabs or
+# written as references. The link goes up to the next space or quote (in an attribute or a link
+# target, a space may follow the colon); ``data:`` counts only in its URI form
+# (``data:text/html,...``), so a label such as "data: 5 rows" stays.
+_GAP = r"(?:\t|&#0*9;|&#x0*9;|&tab;|&newline;)*"
+
+
+def _scheme(name: str) -> str:
+    letters = [rf"(?:{c}|&#0*{ord(c)};?|&#x0*{ord(c):x};?)" for c in name]
+    return r"(?<![a-z0-9])" + _GAP.join(letters) + _GAP + r"(?::|&colon;|&#0*58;?|&#x0*3a;?)"
+
+
+_SCRIPT = "(?:" + "|".join(_scheme(name) for name in ("javascript", "vbscript")) + ")"
+_DATA = _scheme("data") + r"[ \t]*(?:[a-z]+/[a-z0-9.+-]+)?(?:;[a-z0-9=.+-]*)*,"
+_UNSAFE_LINK = re.compile(
+    rf"(?<=[(\"'=<])[ \t]*{_SCRIPT}[ \t]*[^\s<>\"`]*|{_SCRIPT}(?=\S)[^\s<>\"`]*|{_DATA}[^\s<>\"`]*",
+    re.IGNORECASE,
+)
 
 
 def strip_bom(data: bytes) -> tuple[bytes, str | None]:
@@ -77,14 +102,25 @@ def normalize_newlines(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Remove control and zero-width characters, replace lone surrogates; keep newlines and tabs.
+    """Remove control and zero-width characters and unsafe links, replace lone surrogates; keep
+    newlines and tabs.
 
     Line count is preserved (only ``\\r`` among line ends is removed, and callers normalise
     it first), so line numbers taken before cleaning stay valid after it.
     """
     text = _SPACE_LIKE.sub(" ", text)
     text = _CONTROL.sub("", text)
-    return _SURROGATE.sub("\ufffd", _ZERO_WIDTH.sub("", text))
+    return strip_unsafe_links(_SURROGATE.sub("\ufffd", _ZERO_WIDTH.sub("", text)))
+
+
+def strip_unsafe_links(text: str) -> str:
+    """Replace every ``javascript:``, ``vbscript:`` or ``data:`` link in *text* by a marker.
+
+    These schemes run code or carry their own content (a ``data:`` page or image) when a client
+    renders the text as HTML or Markdown; no passage needs them to be read. Other links stay in
+    passages; answers go further and drop every link (`cairn.generate.safety.defang`).
+    """
+    return _UNSAFE_LINK.sub(REMOVED_LINK, text)
 
 
 def make_element(text: str, *, location: Location, kind: str) -> Element | None:

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol, runtime_checkable
 
 from cairn.errors import ConfigError, NotFound, StorageError
+from cairn.localfiles import private_dir
 
 __all__ = ["LocalDirStore", "ObjectStore", "check_key"]
 
@@ -70,7 +71,7 @@ class LocalDirStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root)  # 0700: the vault is this user's alone (`cairn.localfiles`)
         except OSError as exc:
             raise StorageError(f"cannot create the vault directory {self.root}: {exc.strerror}") from exc
 
@@ -80,8 +81,8 @@ class LocalDirStore:
     @staticmethod
     def _temp_copy(path: Path, data: bytes) -> str:
         """Write *data* durably to a temporary file beside *path*; return its name."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mkstemp creates files 0600
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
