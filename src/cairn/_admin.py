@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cairn._base import CairnBase
-from cairn.access import authorize, authorize_key_grants, within_grants
+from cairn.access import authorize, authorize_key_grants, authorize_key_identities, within_grants
 from cairn.auth import ApiKey, Principal
 from cairn.catalog import Retention
 from cairn.catalog.restore import restore_from_vault
@@ -20,6 +20,7 @@ class Administration(CairnBase):
         authorize(principal, "manage")
         role, tenant, collections = fields.get("role", ""), fields.get("tenant", ""), fields.get("collections")
         authorize_key_grants(principal, role=role, tenant=tenant, collections=collections)
+        authorize_key_identities(principal, groups=fields.get("groups") or (), user=fields.get("user"))
         token, record = self.keys.create(**fields)
         self._record(principal, "key.create", target=record.key_id, detail=f"{record.role} of {record.tenant}")
         return token, record

@@ -61,6 +61,24 @@ def within_grants(principal: Principal | None, *, role: Role, tenant: str, colle
     return collections is not None and set(collections) <= set(principal.collections)
 
 
+def authorize_key_identities(principal: Principal | None, *, groups: Collection[str], user: str | None) -> None:
+    """A key limited to some collections may give a new key only groups and a user name it has itself.
+
+    Groups and user names are document permissions: without this, an admin limited to ``kb`` could make
+    a key in group ``finance`` and read, in ``kb``, the finance documents it cannot see itself.
+    """
+    if principal is None or principal.collections is None:
+        return
+    extra = set(groups) - set(principal.groups)
+    if extra:
+        raise Forbidden(
+            f"this key is limited to some collections and may give new keys only its own groups; "
+            f"it is not in {', '.join(sorted(extra))}"
+        )
+    if user is not None and user != principal.user:
+        raise Forbidden("this key is limited to some collections and may not give new keys another user's name")
+
+
 def authorize_key_grants(
     principal: Principal | None, *, role: Role, tenant: str, collections: Collection[str] | None
 ) -> None:

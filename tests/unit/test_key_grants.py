@@ -70,3 +70,17 @@ def test_positive_lifetimes_still_parse() -> None:
     """Ordinary lifetimes keep working."""
     assert parse_duration("1m").total_seconds() == 60
     assert parse_duration("30d").days == 30
+
+
+def test_a_collection_limited_key_gives_new_keys_only_its_own_groups() -> None:
+    """A kb-limited admin cannot make a finance-group key (it would read finance documents in kb it cannot
+    see); an unlimited admin can, and a limited key may pass on groups it has."""
+    from cairn.access import authorize_key_identities
+
+    with pytest.raises(Forbidden, match="finance"):
+        authorize_key_identities(KB_ADMIN, groups=["finance"], user=None)
+    with pytest.raises(Forbidden, match="user"):
+        authorize_key_identities(KB_ADMIN, groups=[], user="ceo")
+    authorize_key_identities(ADMIN, groups=["finance"], user="ceo")
+    hr_admin = KB_ADMIN.model_copy(update={"groups": ("hr",)})
+    authorize_key_identities(hr_admin, groups=["hr"], user=None)
