@@ -667,15 +667,11 @@ def _documents(connection: Connection, collection: str, doc_ids: Sequence[str]) 
 
 
 def _hidden_rows(connection: Connection, collection: str) -> list[RowSet]:
-    pending = connection.execute(
-        select(t.versions.c.doc_id, t.versions.c.version).where(
-            t.versions.c.collection == collection, t.versions.c.state == "pending"
-        )
-    ).all()
-    gone = connection.execute(
-        select(t.retired.c.doc_id, t.retired.c.version).where(t.retired.c.collection == collection)
-    ).all()
-    return [RowSet(doc_id=d, version=v) for d, v in [*pending, *gone]]
+    pending = select(t.versions.c.doc_id, t.versions.c.version).where(
+        t.versions.c.collection == collection, t.versions.c.state == "pending"
+    )
+    gone = select(t.retired.c.doc_id, t.retired.c.version).where(t.retired.c.collection == collection)
+    return [RowSet(doc_id=d, version=v) for d, v in connection.execute(pending.union_all(gone)).all()]
 
 
 def _insert_ignore(connection: Connection, table: Any, values: dict[str, Any]) -> None:
