@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -599,16 +599,19 @@ class SqlCatalog:
         return [(RowSet(doc_id=d, version=v), int(g)) for d, v, g in rows]
 
     def forget_retired(self, collection: str, rowsets: Sequence[RowSet]) -> None:
-        """The retired rows are deleted from the index: stop hiding them."""
+        """The retired rows are deleted from the index: stop hiding them (one primary-key delete each)."""
+        if not rowsets:
+            return
+        statement = delete(t.retired).where(
+            t.retired.c.collection == bindparam("b_collection"),
+            t.retired.c.doc_id == bindparam("b_doc_id"),
+            t.retired.c.version == bindparam("b_version"),
+        )
         with self._write() as connection:
-            for start in range(0, len(rowsets), _PAGE):
-                keys = [(r.doc_id, r.version) for r in rowsets[start : start + _PAGE]]
-                connection.execute(
-                    delete(t.retired).where(
-                        t.retired.c.collection == collection,
-                        tuple_(t.retired.c.doc_id, t.retired.c.version).in_(keys),
-                    )
-                )
+            connection.execute(
+                statement,
+                [{"b_collection": collection, "b_doc_id": r.doc_id, "b_version": r.version} for r in rowsets],
+            )
 
 
 class CatalogSnapshot:

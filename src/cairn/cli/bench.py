@@ -138,3 +138,71 @@ def scale(
     from cairn.bench.scale import bench_scale
 
     _emit(bench_scale(size, server=server, queries=queries, dense_index=dense_index, plot=plot), out)
+
+
+@app.command()
+def catalog(
+    sizes: Annotated[
+        str, typer.Option(help="Collection sizes in documents, comma-separated.")
+    ] = "10000,100000,1000000",
+    batches: Annotated[int, typer.Option(min=1, help="Batches of 256 chunks committed per size.")] = 100,
+    startup_runs: Annotated[int, typer.Option(min=1, help="New processes started per size (median).")] = 5,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Measure this catalog database (PostgreSQL); default: a fresh SQLite file per size."),
+    ] = None,
+    postgres: Annotated[
+        bool, typer.Option("--postgres", help="Measure a scratch PostgreSQL server (a fresh database per size).")
+    ] = False,
+    old_manifest_up_to: Annotated[
+        int, typer.Option(help="Measure the old JSON manifest up to this many documents (slow beyond 100,000).")
+    ] = 100_000,
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON here, and the PNG beside it.")] = None,
+) -> None:
+    """Catalog batch-commit p50/p99 and process start-up against collection size, beside the old JSON manifest."""
+    from cairn.bench.catalog import run_catalog_bench
+
+    try:
+        counts = [int(size) for size in sizes.split(",") if size.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--sizes takes comma-separated whole numbers, got {sizes!r}") from None
+    result = run_catalog_bench(
+        counts,
+        batches=batches,
+        startup_runs=startup_runs,
+        url=url,
+        postgres=postgres,
+        old_manifest_up_to=old_manifest_up_to,
+        plot=out.with_suffix(".png") if out else None,
+    )
+    _emit(result, out)
+
+
+@app.command("catalog-reads")
+def catalog_reads(
+    size: Annotated[int, typer.Option(min=1, help="Live documents in the catalog.")] = 100_000,
+    k: Annotated[int, typer.Option(min=1, max=1000, help="Hits whose documents each search reads.")] = 10,
+    searches: Annotated[int, typer.Option(min=10, help="Searches timed.")] = 1000,
+    url: Annotated[
+        str | None, typer.Option(help="Measure this catalog database (PostgreSQL); default: a scratch SQLite file.")
+    ] = None,
+    postgres: Annotated[bool, typer.Option("--postgres", help="Measure a scratch PostgreSQL server.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
+) -> None:
+    """What reading the catalog on every search adds to its latency (p50/p99 of one search's catalog reads)."""
+    from cairn.bench.catalog_reads import run_catalog_read_bench
+
+    if postgres:
+        import tempfile
+
+        from cairn.stack.postgres import PostgresServer
+
+        with tempfile.TemporaryDirectory(prefix="cairn-bench-pg-") as scratch:
+            server = PostgresServer(Path(scratch)).start()
+            try:
+                result = run_catalog_read_bench(url=server.url, size=size, k=k, searches=searches)
+            finally:
+                server.stop()
+    else:
+        result = run_catalog_read_bench(url=url, size=size, k=k, searches=searches)
+    _emit(result, out)
