@@ -49,7 +49,7 @@ class CairnBase:
         self._index: MilvusIndex | None = None
         self._embedder: Embedder | None = None
         self._other_embedders: dict[str, Embedder] = {}
-        self._caches: dict[str, EmbeddingCache] = {}
+        self._caches: dict[tuple[str, str], EmbeddingCache] = {}
         self._catalog: Catalog | None = None
         self.readers = LocalReaders()
         self._parsers: ParsePool | None = None
@@ -186,11 +186,12 @@ class CairnBase:
         self.vault.write_collection_record(state)
         return state
 
-    def _cache(self, model: str) -> EmbeddingCache:
+    def _cache(self, model: str, tenant: str = "default") -> EmbeddingCache:
+        """The embedding cache of one model and one tenant (see `EmbeddingCache` for why per tenant)."""
         with self._lock:
-            if model not in self._caches:
-                self._caches[model] = EmbeddingCache(self.vault, model)
-            return self._caches[model]
+            if (model, tenant) not in self._caches:
+                self._caches[(model, tenant)] = EmbeddingCache(self.vault, model, tenant)
+            return self._caches[(model, tenant)]
 
     def _ingestor(self, collection: str, *, create: bool = False) -> Ingestor:
         self._state(collection, create=create)

@@ -139,7 +139,7 @@ class Ingestor:
         readers: LocalReaders,
         collection: str,
         embedder_for: Callable[[str], Embedder],
-        cache_for: Callable[[str], EmbeddingCache],
+        cache_for: Callable[[str, str], EmbeddingCache],
         parsers: ParsePool,
     ) -> None:
         self.settings = settings
@@ -193,7 +193,8 @@ class Ingestor:
         clock = _StageClock()
         state = self._wait_for_maintenance()
         self.embedder = self.embedder_for(state.embed_model)
-        self.cache = self.cache_for(state.embed_model)
+        # The run's tenant: the caller's for a key (always given then), else the local default.
+        self.cache = self.cache_for(state.embed_model, access.tenant if access is not None else "default")
         report = IngestReport(collection=state.name)
         self.index.ensure_collection(state.index_name, state.dim)
         self.sweep(state)

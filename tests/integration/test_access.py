@@ -196,3 +196,29 @@ def test_a_new_version_without_an_acl_keeps_the_old_acl(cairn: Cairn, tenants: t
     assert (info.version, info.allowed) == (2, ["group:hr"])
     outsider = reader("acme", "sales")
     assert not any(h.source.endswith("salaries.md") for h in cairn.search("salary band", k=5, principal=outsider).hits)
+
+
+def test_another_tenants_text_is_not_revealed_by_the_embedding_cache(cairn: Cairn, tmp_path: Path) -> None:
+    """Issue 21's oracle: a globex editor uploading the exact text of an acme document has it embedded like any
+    guess (no cache hit to time), while acme re-ingesting the same text elsewhere is served from its cache."""
+    secret = "# Merger\n\nAcme will acquire Initech for 41 million dollars on 3 May.\n"
+    (tmp_path / "acme").mkdir()
+    (tmp_path / "acme" / "merger.md").write_text(secret)
+    cairn.ingest([tmp_path / "acme" / "merger.md"], tenant="acme", allow=["board"])
+    spy = cairn._embedder
+    globex = Principal(key_id="9" * 16, role="editor", tenant="globex")
+    guesses = tmp_path / "guesses"
+    guesses.mkdir()
+    (guesses / "right.md").write_text(secret)
+    (guesses / "wrong.md").write_text(secret.replace("41", "42"))
+    embedded: dict[str, int] = {}
+    for name in ("right.md", "wrong.md"):
+        before = spy.embedded  # type: ignore[attr-defined]
+        cairn.ingest([guesses / name], principal=globex)
+        embedded[name] = spy.embedded - before  # type: ignore[attr-defined]
+    assert embedded["right.md"] == embedded["wrong.md"] > 0
+    (tmp_path / "acme" / "copy").mkdir()
+    (tmp_path / "acme" / "copy" / "merger.md").write_text(secret)
+    before = spy.embedded  # type: ignore[attr-defined]
+    cairn.ingest([tmp_path / "acme" / "copy" / "merger.md"], tenant="acme", allow=["board"])
+    assert spy.embedded == before  # type: ignore[attr-defined]

@@ -245,15 +245,17 @@ class Vault:
 
 
 class EmbeddingCache:
-    """Vectors already computed, keyed by (model, sha256 of the chunk text), kept in the vault.
+    """Vectors already computed, keyed by (model, tenant, sha256 of the chunk text), kept in the vault.
 
-    New vectors are buffered and written as one Parquet shard per ``flush()``; shards are read
-    lazily once per process.
+    Each tenant has a cache of its own: a shared one would tell a tenant, by how fast its upload is
+    embedded, whether another tenant already holds the exact same text. The cost is that text two
+    tenants both hold is embedded once for each. New vectors are buffered and written as one Parquet
+    shard per ``flush()``; shards are read lazily once per process.
     """
 
-    def __init__(self, vault: Vault, model: str) -> None:
+    def __init__(self, vault: Vault, model: str, tenant: str = "default") -> None:
         self._store = vault.store
-        self._prefix = f"embeddings/{_model_slug(model)}/"
+        self._prefix = f"embeddings/{_model_slug(model)}/{_model_slug(tenant)}/"
         self._known: dict[str, Vector] | None = None
         self._new: dict[str, Vector] = {}
         self._lock = threading.Lock()
