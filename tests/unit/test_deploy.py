@@ -7,7 +7,9 @@ Nothing is downloaded at test time. What the manifests say about cairn itself (p
 environment variable names) is checked against cairn's own app and `Settings`.
 
 The Milvus chart is not vendored: its values files are checked against deploy/values/milvus.schema.json,
-which pins the key names of the chart version they target and the settings cairn depends on.
+which pins the key names of the chart version they target and the settings cairn depends on. Nor is
+CloudNativePG's CRD: the example catalog cluster is checked against deploy/postgres/cnpg-cluster.schema.json,
+and any core object beside it against the Kubernetes schemas.
 """
 
 from __future__ import annotations
@@ -17,15 +19,21 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import quote
 
 import helm_python as helm
 import jsonschema
 import kubernetes_validate
 import pytest
+import typer.main
 import yaml
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+from typer.core import TyperGroup
 
 from cairn import Settings
+from cairn.catalog.engine import catalog_engine
+from cairn.cli import app as cli_app
 from cairn.core import Cairn
 from cairn.http import PUBLIC_ROUTES, create_app
 
@@ -34,6 +42,7 @@ CHART = DEPLOY / "charts" / "cairn"
 VALUES = DEPLOY / "values"
 CAIRN_EXAMPLES = sorted(VALUES.glob("cairn-*.yaml"))
 MILVUS_EXAMPLES = sorted(VALUES.glob("milvus-*.yaml"))
+CNPG_EXAMPLE = DEPLOY / "postgres" / "cnpg-cluster.yaml"
 KUBERNETES_VERSION = "1.30.0"  # the oldest release still maintained when the chart was written
 
 # Variables the chart sets that are not cairn settings: the AWS SDK's (docs/security.md) and the
@@ -150,7 +159,9 @@ def test_the_values_schema_refuses_what_would_deploy_wrongly() -> None:
     writable["securityContext"] = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False}
     local_store = copy.deepcopy(good)
     local_store["cairn"]["store"] = "/var/lib/cairn/vault"
-    for bad in (typo, writable, local_store):
+    plain_catalog_url = copy.deepcopy(good)
+    plain_catalog_url["catalog"]["url"] = "postgresql+psycopg://cairn:hunter2@db:5432/cairn"
+    for bad in (typo, writable, local_store, plain_catalog_url):
         with pytest.raises(helm.HelmValuesError):
             render(bad)
 
@@ -260,6 +271,188 @@ def test_the_autoscaler_owns_the_replica_count(example: list[dict[str, Any]]) ->
     assert "replicas" not in deployment["spec"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     assert hpa["spec"]["minReplicas"] >= 2
+
+
+# -- the catalog and the workers --------------------------------------------------------------------
+
+
+def _command(container: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The cairn subcommand a container runs and its options, as cairn's own CLI parses them."""
+    assert container["command"] == ["cairn"]
+    name, *args = container["args"]
+    group = typer.main.get_command(cli_app)
+    assert isinstance(group, TyperGroup)
+    command = group.commands[name]
+    return name, command.make_context(name, list(args)).params
+
+
+def _single_pod(values: dict[str, Any]) -> dict[str, Any]:
+    """*values* turned into one API pod that runs its own jobs: no autoscaling, no workers."""
+    single = copy.deepcopy(values)
+    single["replicaCount"] = 1
+    single["autoscaling"]["enabled"] = False
+    single["workers"] = {**single["workers"], "enabled": False}
+    return single
+
+
+def test_the_worker_deployment_runs_cairn_worker_with_the_apis_settings(example: list[dict[str, Any]]) -> None:
+    """`cairn worker` pods: the API's image, environment and volumes, no port or probe, a batch's grace."""
+    api = the(example, "Deployment")["spec"]["template"]["spec"]
+    worker = the(example, "Deployment", "worker")["spec"]["template"]["spec"]
+    (api_container,), (container,) = api["containers"], worker["containers"]
+    name, options = _command(container)
+    assert name == "worker"
+    assert options["until_idle"] is False, "a worker pod that exits when idle would be restarted in a loop"
+    assert container["image"] == api_container["image"]
+    assert container["env"] == api_container["env"]
+    assert container["volumeMounts"] == api_container["volumeMounts"]
+    assert worker["volumes"] == api["volumes"]
+    assert "ports" not in container
+    assert not {"startupProbe", "livenessProbe", "readinessProbe"} & container.keys()
+    assert worker["terminationGracePeriodSeconds"] >= 120
+    pod_labels = the(example, "Deployment", "worker")["spec"]["template"]["metadata"]["labels"]
+    for service in (o for o in example if o["kind"] == "Service"):
+        selector = service["spec"]["selector"].items()
+        assert not selector <= pod_labels.items(), f"Service {service['metadata']['name']} selects the workers"
+
+
+@pytest.mark.parametrize("path", CAIRN_EXAMPLES, ids=lambda p: p.name)
+def test_every_pod_reads_the_catalog_url_from_the_named_secret(path: Path) -> None:
+    """API, worker and toolbox containers all get CAIRN_CATALOG_URL from `catalog.existingSecret`/`secretKey`."""
+    values = _load(path)
+    objects = render(values)
+    expected = {"name": values["catalog"]["existingSecret"], "key": values["catalog"]["secretKey"]}
+    assert expected["name"]
+    deployments = {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in objects if o["kind"] == "Deployment"}
+    assert {"api", "worker"} <= deployments
+    for container in containers(objects):
+        env = _env(container)["CAIRN_CATALOG_URL"]
+        assert "value" not in env
+        assert env["valueFrom"]["secretKeyRef"] == expected, container["name"]
+
+
+def test_api_pods_leave_ingest_to_the_workers_when_there_are_workers() -> None:
+    """With workers the API runs `cairn serve --no-worker`; without them it runs jobs itself and no worker renders."""
+    values = _load(VALUES / "cairn-x10000.yaml")
+    assert values["workers"]["enabled"] is True
+    with_workers = render(values)
+    name, options = _command(the(with_workers, "Deployment")["spec"]["template"]["spec"]["containers"][0])
+    assert (name, options["worker"]) == ("serve", False)
+
+    alone = copy.deepcopy(values)
+    alone["workers"]["enabled"] = False
+    without_workers = render(alone)
+    name, options = _command(the(without_workers, "Deployment")["spec"]["template"]["spec"]["containers"][0])
+    assert (name, options["worker"]) == ("serve", True)
+    assert not [o for o in without_workers if o["metadata"]["labels"].get("app.kubernetes.io/component") == "worker"]
+
+
+def test_workers_get_their_own_disruption_budget(example: list[dict[str, Any]]) -> None:
+    """Beside the API's PodDisruptionBudget, one that selects exactly the worker pods and lets a drain proceed."""
+    budget = the(example, "PodDisruptionBudget", "worker")
+    worker = the(example, "Deployment", "worker")
+    assert budget["spec"]["selector"] == worker["spec"]["selector"]
+    assert budget["spec"]["maxUnavailable"] >= 1
+    assert the(example, "PodDisruptionBudget")["spec"]["selector"] == the(example, "Deployment")["spec"]["selector"]
+
+
+def test_the_service_pins_no_client_to_a_pod(example: list[dict[str, Any]]) -> None:
+    """Jobs live in the catalog and any pod answers for them, so the Service sets no ClientIP affinity."""
+    assert the(example, "Service")["spec"].get("sessionAffinity", "None") == "None"
+
+
+@pytest.mark.parametrize(
+    "more_pods",
+    [
+        pytest.param(lambda v: v["autoscaling"].update(enabled=True), id="autoscaling"),
+        pytest.param(lambda v: v.update(replicaCount=3), id="three-api-replicas"),
+        pytest.param(lambda v: v["workers"].update(enabled=True), id="one-api-pod-and-workers"),
+    ],
+)
+def test_the_chart_refuses_several_pods_without_a_shared_catalog(more_pods: Any) -> None:
+    """Without `catalog.existingSecret` one lone pod renders (SQLite); several pods fail, saying why."""
+    values = _load(VALUES / "cairn-x10000.yaml")
+    values["catalog"]["existingSecret"] = ""
+    single = _single_pod(values)
+    alone = render(single)
+    assert all("CAIRN_CATALOG_URL" not in _env(c) for c in containers(alone))
+    more_pods(single)
+    with pytest.raises(helm.HelmRenderError, match=r"catalog\.existingSecret is required.*share one catalog"):
+        render(single)
+
+
+# -- the catalog's PostgreSQL: the CloudNativePG example ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cnpg_schema() -> jsonschema.Draft7Validator:
+    schema = json.loads((DEPLOY / "postgres" / "cnpg-cluster.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def _cnpg_documents() -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(CNPG_EXAMPLE.read_text()) if doc]
+
+
+def test_the_cnpg_example_validates(cnpg_schema: jsonschema.Draft7Validator) -> None:
+    """The `Cluster` meets cnpg-cluster.schema.json (3 instances, database and owner `cairn`).
+
+    Any core object beside it is valid Kubernetes.
+    """
+    documents = _cnpg_documents()
+    clusters = [doc for doc in documents if doc["apiVersion"].startswith("postgresql.cnpg.io/")]
+    assert len(clusters) == 1
+    for doc in documents:
+        if doc in clusters:
+            errors = [f"{'.'.join(map(str, e.path))}: {e.message}" for e in cnpg_schema.iter_errors(doc)]
+            assert not errors, errors
+        else:
+            validate_object(doc)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda c: c.update(apiVersion="postgresql.cnpg.io/v2"), "an API version CloudNativePG does not serve"),
+        (lambda c: c["spec"].update(instances=1), "a single instance, with no failover"),
+        (lambda c: c["spec"]["bootstrap"]["initdb"].update(database="app"), "a database other than cairn"),
+        (lambda c: c["spec"]["storage"].update(sise="20Gi"), "a misspelt field"),
+        (lambda c: c["spec"].update(enableSuperuserAccess=True), "superuser logins over the network"),
+        (lambda c: c["spec"].update(imageName="ghcr.io/cloudnative-pg/postgresql:12.20"), "PostgreSQL 12"),
+    ],
+)
+def test_the_cnpg_schema_rejects_a_cluster_cairn_should_not_use(
+    change: Any, why: str, cnpg_schema: jsonschema.Draft7Validator
+) -> None:
+    """Each broken variant of the example Cluster fails validation."""
+    (cluster,) = (doc for doc in _cnpg_documents() if doc["kind"] == "Cluster")
+    change(cluster)
+    assert list(cnpg_schema.iter_errors(cluster)), f"accepted {why}"
+
+
+def test_the_examples_read_the_catalog_url_cnpg_generates_and_cairn_opens_it() -> None:
+    """The example values name the cluster's `<name>-app` Secret and its `uri`, and that URL opens with psycopg 3.
+
+    The `uri` is built as CloudNativePG 1.30 builds it (pkg/specs/secrets.go): `postgresql://`, the
+    owner and its URL-escaped password, the `-rw` Service in the cluster's namespace, port 5432, the
+    database. Plain `postgresql://` selects psycopg 3 since SQLAlchemy 2.1, the driver cairn ships.
+    """
+    (cluster,) = (doc for doc in _cnpg_documents() if doc["kind"] == "Cluster")
+    initdb = cluster["spec"]["bootstrap"]["initdb"]
+    host = f"{cluster['metadata']['name']}-rw.{cluster['metadata']['namespace']}"
+    password = "p@ss:w/rd%"
+    uri = f"postgresql://{initdb['owner']}:{quote(password, safe='')}@{host}:5432/{initdb['database']}"
+    parsed = make_url(Settings(catalog_url=SecretStr(uri)).catalog_database)
+    assert (parsed.username, parsed.password, parsed.host, parsed.database) == ("cairn", password, host, "cairn")
+    engine = catalog_engine(uri)
+    try:
+        assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+    finally:
+        engine.dispose()
+    for path in CAIRN_EXAMPLES:
+        catalog = _load(path)["catalog"]
+        assert catalog == {"existingSecret": f"{cluster['metadata']['name']}-app", "secretKey": "uri"}, path.name
 
 
 # -- the Milvus chart values -----------------------------------------------------------------------

@@ -73,7 +73,9 @@ def run_catalog_read_bench(
         rng = random.Random(seed)
         for _ in range(20):  # warm the connection pool and the page cache
             _one_search(catalog, [f"{rng.randrange(size):032x}" for _ in range(k)])
-        timings = sorted(_one_search(catalog, [f"{rng.randrange(size):032x}" for _ in range(k)]) for _ in range(searches))
+        timings = sorted(
+            _one_search(catalog, [f"{rng.randrange(size):032x}" for _ in range(k)]) for _ in range(searches)
+        )
         backend = catalog.engine.dialect.name
         return {
             "bench": "catalog-reads",

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn.cli import audit, bench, collections, docs, keys, maintenance, serve, stack
+from cairn.cli import audit, bench, catalog, collections, docs, keys, maintenance, serve, stack, worker
 from cairn.cli.eval import evaluate
 from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json, render
 from cairn.core import Cairn
@@ -236,8 +236,10 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(stack.app, name="stack")
+app.add_typer(catalog.app, name="catalog")
 maintenance.register(app)
 app.command()(serve.serve)
+app.command()(worker.worker)
 app.command("eval")(evaluate)
 
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import anyio.to_thread
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,11 +28,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn import __version__
+from cairn.access import authorize
 from cairn.auth import Principal
 from cairn.core import Cairn
 from cairn.errors import (
     AuthError,
     CairnError,
+    CatalogError,
     ConfigError,
     Forbidden,
     GenerationError,
@@ -43,6 +48,7 @@ from cairn.errors import (
 )
 
 from .jobs import JobBoard
+from .streams import StreamBudget
 from .ui import UI_ROUTES, mount_ui
 
 __all__ = ["PUBLIC_ROUTES", "ServiceLimits", "create_app"]
@@ -55,6 +61,9 @@ PUBLIC_ROUTES = frozenset(
     {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"} | UI_ROUTES
 )
 
+# The upload route, whose multipart body is checked against the key before it is read (`_UploadGate`).
+_UPLOAD = re.compile(r"/v1/collections/([^/]+)/documents/?")
+
 _STATUS: list[tuple[type[CairnError], int, str]] = [
     (Unauthenticated, 401, "unauthenticated"),
     (Forbidden, 403, "forbidden"),
@@ -66,6 +75,7 @@ _STATUS: list[tuple[type[CairnError], int, str]] = [
     (ParseError, 422, "unparseable"),
     (ConfigError, 503, "misconfigured"),
     (StorageError, 503, "storage_unavailable"),
+    (CatalogError, 503, "catalog_unavailable"),
     (GenerationError, 502, "llm_unavailable"),
     (CairnError, 500, "internal"),
 ]
@@ -81,6 +91,9 @@ class ServiceLimits:
     # Time to the first byte of the response; streams then flow. The work of a request that runs
     # out of time is abandoned by the client, not killed: keep it below the proxy's own timeout.
     request_timeout_s: float = 60.0
+    # Long-lived responses (job events, streamed answers) open at once: per key, and in all.
+    streams_per_key: int = 4
+    streams_total: int = 32
 
 
 class _RateLimiter:
@@ -92,16 +105,17 @@ class _RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, key: str) -> bool:
+    def wait(self, key: str) -> float:
+        """Take a token for *key* and return 0, or, when none is left, the seconds until one is."""
         now = time.monotonic()
         with self._lock:
             tokens, stamp = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
-                return False
+                return (1.0 - tokens) / self.rate
             self._buckets[key] = (tokens - 1.0, now)
-            return True
+            return 0.0
 
 
 class _BodyLimit:
@@ -147,18 +161,68 @@ class _BodyLimit:
         await self.app(scope, limited, answer)
 
 
+class _UploadGate:
+    """Refuses an upload before reading its body when the key may not upload to the collection.
+
+    FastAPI reads (and spools) a multipart body before it resolves the route's dependencies, so
+    without this a caller with no key, a wrong key or a reader's key could make the service take
+    in a whole large body before the 401 or 403. The route checks again, with the form's fields.
+    """
+
+    def __init__(self, app: ASGIApp, cairn: Cairn, dev: bool) -> None:
+        self.app = app
+        self.cairn = cairn
+        self.dev = dev
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = _UPLOAD.fullmatch(str(scope.get("path", ""))) if scope["type"] == "http" else None
+        if match is None or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), "")
+        try:
+            # Reading the key's record may touch the vault (S3): off the event loop.
+            principal = await anyio.to_thread.run_sync(_authenticate_header, self.cairn, header, self.dev)
+            authorize(principal, "ingest", match.group(1))
+        except AuthError as exc:
+            status, code = (401, "unauthenticated") if isinstance(exc, Unauthenticated) else (403, "forbidden")
+            body = json.dumps(error_body(code, str(exc))).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            # The unread body stays unread: the connection closes after this answer.
+            headers.append((b"connection", b"close"))
+            if status == 401:
+                headers.append((b"www-authenticate", b"Bearer"))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def _authenticate_header(cairn: Cairn, header: str, dev: bool) -> Principal | None:
+    """The principal of an ``Authorization`` header; ``None`` (the local administrator) only in dev without one."""
+    if not header and dev:
+        return None  # --dev: the local administrator
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("no API key: send `Authorization: Bearer cairn_...`")
+    return cairn.keys.authenticate(token)
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
-def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None = None) -> FastAPI:
-    """The service for *cairn*. With ``dev``, requests without a key act as the local administrator."""
+def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None = None, worker: bool = True) -> FastAPI:
+    """The service for *cairn*. With ``dev``, requests without a key act as the local administrator. With
+    ``worker`` (the default), a worker thread runs the catalog's jobs while the app runs (`cairn.jobs`)."""
     limits = limits or ServiceLimits()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.jobs.start()
         yield
         app.state.jobs.close()
+        app.state.streams.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -167,10 +231,12 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
         description="Retrieval-augmented search and answers over your documents, with keys, roles and ACLs.",
     )
     app.state.cairn = cairn
-    app.state.jobs = JobBoard()
+    app.state.jobs = JobBoard(cairn, worker=worker)
+    app.state.streams = StreamBudget(per_key=limits.streams_per_key, total=limits.streams_total)
     app.state.limits = limits
     app.state.dev = dev
     app.add_middleware(_BodyLimit, limits=limits)
+    app.add_middleware(_UploadGate, cairn=cairn, dev=dev)
     limiter = _RateLimiter(limits.requests_per_minute)
     registry = CollectorRegistry()
     requests = Counter("cairn_http_requests", "HTTP requests", ["route", "status"], registry=registry)
@@ -199,13 +265,17 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
     @app.exception_handler(CairnError)
     async def cairn_error(request: Request, exc: CairnError) -> JSONResponse:
         status, code = next((s, c) for kind, s, c in _STATUS if isinstance(exc, kind))
-        message = str(exc) if status < 500 or isinstance(exc, (ConfigError, StorageError)) else "internal error"
+        message = (
+            str(exc) if status < 500 or isinstance(exc, (ConfigError, StorageError, CatalogError)) else "internal error"
+        )
         if isinstance(exc, GenerationError):
             # The endpoint's address and its error text stay in the server log.
             message = "the language model endpoint did not answer; try again, or ask an administrator"
         if status >= 500:
             log.error("request failed: %s %s: %r", request.method, request.url.path, exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         return JSONResponse(error_body(code, message), status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -227,15 +297,14 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
         return JSONResponse(error_body("internal", "internal error"), 500)
 
     def principal(request: Request) -> Principal | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if not header and dev:
-            return None  # --dev: the local administrator
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("no API key: send `Authorization: Bearer cairn_...`")
-        who = cairn.keys.authenticate(token)
-        if not limiter.allow(who.key_id):
-            raise RateLimited(f"rate limit of {limits.requests_per_minute} requests a minute exceeded; retry later")
+        who = _authenticate_header(cairn, request.headers.get("authorization", ""), dev)
+        if who is None:
+            return None
+        if wait := limiter.wait(who.key_id):
+            raise RateLimited(
+                f"rate limit of {limits.requests_per_minute} requests a minute exceeded; retry in {math.ceil(wait)} s",
+                retry_after=wait,
+            )
         return who
 
     app.state.principal_dependency = principal
@@ -247,8 +316,9 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
 
     @app.get("/readyz", tags=["service"])
     def readyz() -> JSONResponse:
-        """Readiness: the vault and the engine answer."""
+        """Readiness: the catalog, the vault and the engine answer."""
         try:
+            cairn.catalog.ping()
             cairn.vault.list_collections()
             cairn.index.has_collection("readyz_probe")
         except Exception:

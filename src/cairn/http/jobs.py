@@ -1,108 +1,70 @@
-"""Ingest jobs run in the background of the HTTP service: one worker thread, progress kept in memory.
+"""The service's view of the durable jobs in the catalog, and the worker it runs beside the API.
 
-A job belongs to the key that started it; listings show a key the jobs of its tenant only.
-Jobs are not persisted: a restarted service forgets finished jobs (their documents are, of
-course, in the vault).
+Jobs are rows of the catalog (`cairn.jobs.queue`), so every replica answers for every job, and a
+restarted service forgets nothing. A job belongs to the key that started it; a key sees the jobs
+of its own tenant, in the collections it may use, and the file names in them only when it is the
+job's owner or an admin of the tenant (`shown`).
 """
 
 from __future__ import annotations
 
-import secrets
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from cairn.auth import Principal
+from cairn.errors import NotFound
+from cairn.jobs import Job, JobQueue, Worker, queue_for
+from cairn.models import FailedFile
 
-from cairn.errors import CairnError, NotFound
-from cairn.ingest import IngestProgress
-from cairn.models import IngestReport
+if TYPE_CHECKING:
+    from cairn.core import Cairn
 
-__all__ = ["Job", "JobBoard"]
+__all__ = ["Job", "JobBoard", "shown"]
 
-JobState = Literal["queued", "running", "done", "failed"]
-
-
-class Job(BaseModel):
-    job_id: str
-    collection: str
-    tenant: str
-    owner: str
-    state: JobState = "queued"
-    files: int = 0
-    done: int = 0
-    current: str | None = None
-    created_at: float = Field(default_factory=time.time)
-    finished_at: float | None = None
-    report: IngestReport | None = None
-    error: str | None = None
+# How often an event stream reads its job again: a change made by a worker in any process shows within this.
+POLL_S = 0.5
+_HIDDEN = "(hidden)"
 
 
 class JobBoard:
-    """Runs ingest jobs one at a time (ingests into one collection serialise anyway) and tracks them."""
+    """Reads jobs from the catalog for the routes; with *worker*, runs a worker from `start` to `close`."""
 
-    def __init__(self, keep: int = 1000) -> None:
-        self._jobs: dict[str, Job] = {}
-        self._changed = threading.Condition()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cairn-ingest")
-        self._keep = keep
+    def __init__(self, cairn: Cairn, *, worker: bool = True, stop_timeout_s: float = 10.0) -> None:
+        self.cairn = cairn
+        self._run_worker = worker
+        self._stop_timeout_s = stop_timeout_s
+        self._worker: Worker | None = None
 
-    def submit(
-        self,
-        *,
-        collection: str,
-        tenant: str,
-        owner: str,
-        run: Callable[[Callable[[IngestProgress], None]], IngestReport],
-    ) -> Job:
-        job = Job(job_id=secrets.token_hex(8), collection=collection, tenant=tenant, owner=owner)
-        with self._changed:
-            self._jobs[job.job_id] = job
-            while len(self._jobs) > self._keep:
-                oldest = next(iter(self._jobs))
-                del self._jobs[oldest]
-        self._executor.submit(self._run, job.job_id, run)
-        return job
+    @property
+    def queue(self) -> JobQueue:
+        return queue_for(self.cairn.catalog)
 
-    def _update(self, job_id: str, **fields: object) -> None:
-        with self._changed:
-            job = self._jobs.get(job_id)
-            if job is not None:
-                self._jobs[job_id] = job.model_copy(update=fields)
-            self._changed.notify_all()
+    @property
+    def worker(self) -> Worker | None:
+        return self._worker
 
-    def _run(self, job_id: str, run: Callable[[Callable[[IngestProgress], None]], IngestReport]) -> None:
-        self._update(job_id, state="running")
-
-        def progress(step: IngestProgress) -> None:
-            self._update(job_id, files=step.total, done=step.done, current=step.path.rsplit("/", 1)[-1])
-
-        try:
-            report = run(progress)
-        except CairnError as exc:
-            self._update(job_id, state="failed", error=str(exc), finished_at=time.time())
-        except Exception as exc:  # the job fails; the service goes on
-            self._update(
-                job_id, state="failed", error=f"internal error ({type(exc).__name__})", finished_at=time.time()
-            )
-        else:
-            self._update(job_id, state="done", report=report, current=None, finished_at=time.time())
+    def start(self) -> None:
+        """Start the embedded worker, if the service runs one."""
+        if self._run_worker and self._worker is None:
+            self._worker = Worker(self.cairn)  # opens the catalog in its own thread
+            self._worker.start()
 
     def get(self, job_id: str, *, tenant: str | None) -> Job:
-        with self._changed:
-            job = self._jobs.get(job_id)
+        """The job, if it is *tenant*'s (any tenant's for ``None``); `NotFound` alike otherwise."""
+        try:
+            job = self.queue.get(job_id)
+        except NotFound:
+            job = None
         if job is None or (tenant is not None and job.tenant != tenant):
             raise NotFound(f"no job {job_id!r}")
         return job
 
-    def list(self, *, tenant: str | None) -> list[Job]:
-        with self._changed:
-            return [j for j in self._jobs.values() if tenant is None or j.tenant == tenant]
+    def list(self, *, tenant: str | None, limit: int = 200) -> list[Job]:
+        return self.queue.list(tenant, limit=limit)
 
     def follow(self, job_id: str, *, tenant: str | None, timeout: float = 600.0) -> Iterator[Job]:
-        """The job each time it changes, until it has finished (or *timeout* passes)."""
+        """The job each time it changes, until it has finished (or *timeout* passes); read from the catalog."""
         deadline = time.monotonic() + timeout
         last: Job | None = None
         while True:
@@ -110,10 +72,26 @@ class JobBoard:
             if job != last:
                 yield job
                 last = job
-            if job.state in ("done", "failed") or time.monotonic() > deadline:
+            if job.finished or time.monotonic() > deadline:
                 return
-            with self._changed:
-                self._changed.wait(timeout=1.0)
+            time.sleep(POLL_S)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the embedded worker after its current job (waiting a bounded time; a job cut short runs again)."""
+        if self._worker is not None:
+            self._worker.stop(timeout=self._stop_timeout_s)
+            self._worker = None
+
+
+def shown(job: Job, principal: Principal | None) -> Job:
+    """*job* as *principal* may see it: its owner and the tenant's admins see the file names, others do not."""
+    if principal is None or principal.key_id == job.owner or principal.role == "admin":
+        return job
+    report = job.report
+    if report is not None:
+        hidden = [FailedFile(path=_HIDDEN, error=_HIDDEN)]
+        report = report.model_copy(
+            update={"failed": hidden * len(report.failed), "skipped": hidden * len(report.skipped)}
+        )
+    error = "the job failed; the key that started it can see why" if job.error is not None else None
+    return job.model_copy(update={"current": None, "report": report, "error": error})

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +14,16 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from cairn.access import authorize
 from cairn.auth import Principal
 from cairn.core import Cairn
-from cairn.errors import CairnError, Forbidden, InvalidRequest, LimitExceeded, NotFound
+from cairn.errors import CairnError, InvalidRequest, NotFound
 from cairn.generate.answer import AnswerStream
 from cairn.generate.conversation import Turn
+from cairn.jobs.uploads import IncomingFile, submit_upload, upload_name
 from cairn.models import Answer, DocumentInfo, SearchResult
 
-from .jobs import Job
+from .jobs import Job, shown
+from .streams import StreamBudget
 
 __all__ = ["register"]
 
@@ -50,9 +49,28 @@ class AskBody(BaseModel):
     diversify: bool = Field(default=False, description="Choose passages by MMR, so near-duplicates do not crowd.")
 
 
+class ChatContentPart(BaseModel):
+    """One part of an OpenAI-style list content; only ``text`` parts can be answered."""
+
+    type: str = Field(max_length=100)
+    text: str | None = Field(default=None, max_length=20_000)
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str = Field(max_length=20_000)
+    content: Annotated[str, Field(max_length=20_000)] | Annotated[list[ChatContentPart], Field(max_length=100)]
+
+    def text(self) -> str:
+        """The message's text: its content, or its text parts joined; `InvalidRequest` for any other part."""
+        if isinstance(self.content, str):
+            return self.content
+        for part in self.content:
+            if part.type != "text" or part.text is None:
+                raise InvalidRequest(
+                    f"a {self.role} message has a {part.type!r} part; only text parts "
+                    '({"type": "text", "text": "..."}) can be answered'
+                )
+        return "\n".join(part.text or "" for part in self.content)
 
 
 class ChatBody(BaseModel):
@@ -90,9 +108,9 @@ def _question(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
     """The last user message, and the user and assistant turns before it (system messages are not obeyed)."""
     for index in range(len(messages) - 1, -1, -1):
         message = messages[index]
-        if message.role == "user" and message.content.strip():
-            earlier = [Turn(m.role, m.content) for m in messages[:index] if m.role in ("user", "assistant")]
-            return message.content, earlier
+        if message.role == "user" and message.text().strip():
+            earlier = [Turn(m.role, m.text()) for m in messages[:index] if m.role in ("user", "assistant")]
+            return message.text(), earlier
     raise InvalidRequest("the conversation has no user message to answer")
 
 
@@ -123,6 +141,7 @@ Caller = Annotated[Principal | None, Depends(_caller)]
 
 def register(app: FastAPI) -> None:
     cairn: Cairn = app.state.cairn
+    streams: StreamBudget = app.state.streams
 
     # -- retrieval ---------------------------------------------------------------------------
     @app.post("/v1/search", tags=["retrieval"])
@@ -135,41 +154,41 @@ def register(app: FastAPI) -> None:
     @app.post("/v1/ask", tags=["retrieval"], response_model=None)
     def ask(body: AskBody, principal: Caller) -> Answer | StreamingResponse:
         """A cited answer; with ``stream``, server-sent events: ``answer`` pieces while it is generated,
-        ``citations`` (each with ``support`` and ``supported``), ``result`` (the whole verified answer), ``done``."""
-        ask = cairn.ask_stream if body.stream else cairn.ask
-        answered = ask(
-            body.question,
-            collection=body.collection,
-            k=body.k,
-            principal=principal,
-            rerank=body.rerank,
-            diversify=body.diversify,
-        )
-        if isinstance(answered, Answer):
-            return answered
+        ``citations`` (each with ``support`` and ``supported``), ``result`` (the whole verified answer), ``done``.
+        A key may have only a few streams open at once (429 beyond, see `cairn.http.streams`)."""
+        options: dict[str, Any] = {
+            "collection": body.collection,
+            "k": body.k,
+            "principal": principal,
+            "rerank": body.rerank,
+            "diversify": body.diversify,
+        }
+        if not body.stream:
+            return cairn.ask(body.question, **options)
+        with streams.reserve(principal) as slot:
+            answered = cairn.ask_stream(body.question, **options)
 
-        def events() -> Iterator[str]:
-            for item in _answer_events(answered):
-                if isinstance(item, str):
-                    yield _sse("answer", {"text": item})
-                elif isinstance(item, Answer):
-                    yield _sse("citations", [c.model_dump(mode="json") for c in item.citations])
-                    yield _sse("result", item.model_dump(mode="json"))
-                else:
-                    yield _sse("error", item)
-            yield _sse("done", {})
+            def events() -> Iterator[str]:
+                for item in _answer_events(answered):
+                    if isinstance(item, str):
+                        yield _sse("answer", {"text": item})
+                    elif isinstance(item, Answer):
+                        yield _sse("citations", [c.model_dump(mode="json") for c in item.citations])
+                        yield _sse("result", item.model_dump(mode="json"))
+                    else:
+                        yield _sse("error", item)
+                yield _sse("done", {})
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+            return slot.respond(events())
 
     @app.post("/v1/chat/completions", tags=["openai"], response_model=None)
     def chat(body: ChatBody, principal: Caller) -> dict[str, Any] | StreamingResponse:
         """OpenAI-compatible chat: the last user message, made standalone with the earlier turns, is answered
-        from the collection named by ``model``."""
+        from the collection named by ``model``. A message's content is text, or a list of text parts."""
         question, history = _question(body.messages)
-        stream = cairn.ask_stream(question, collection=body.model, principal=principal, history=history)
         created, ident = int(time.time()), f"chatcmpl-{time.time_ns():x}"
         if not body.stream:
-            answer = stream.result()
+            answer = cairn.ask_stream(question, collection=body.model, principal=principal, history=history).result()
             citations = [c.model_dump(mode="json") for c in answer.citations]
             return {
                 "id": ident,
@@ -182,24 +201,26 @@ def register(app: FastAPI) -> None:
                 "citations": citations,
                 "warnings": answer.warnings,
             }
+        with streams.reserve(principal) as slot:
+            stream = cairn.ask_stream(question, collection=body.model, principal=principal, history=history)
 
-        def chunks() -> Iterator[str]:
-            base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": body.model}
-            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'role': 'assistant'}}]})}\n\n"
-            for item in _answer_events(stream):
-                if isinstance(item, str):
-                    delta = {"index": 0, "delta": {"content": item}, "finish_reason": None}
-                    yield f"data: {json.dumps({**base, 'choices': [delta]}, ensure_ascii=False)}\n\n"
-                elif isinstance(item, Answer):
-                    citations = [c.model_dump(mode="json") for c in item.citations]
-                    end = {"index": 0, "delta": {}, "finish_reason": "stop"}
-                    done = {**base, "choices": [end], "citations": citations, "warnings": item.warnings}
-                    yield f"data: {json.dumps(done, ensure_ascii=False)}\n\n"
-                else:
-                    yield f"data: {json.dumps({'error': item}, ensure_ascii=False)}\n\n"
-            yield "data: [DONE]\n\n"
+            def chunks() -> Iterator[str]:
+                base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": body.model}
+                yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'role': 'assistant'}}]})}\n\n"
+                for item in _answer_events(stream):
+                    if isinstance(item, str):
+                        delta = {"index": 0, "delta": {"content": item}, "finish_reason": None}
+                        yield f"data: {json.dumps({**base, 'choices': [delta]}, ensure_ascii=False)}\n\n"
+                    elif isinstance(item, Answer):
+                        citations = [c.model_dump(mode="json") for c in item.citations]
+                        end = {"index": 0, "delta": {}, "finish_reason": "stop"}
+                        done = {**base, "choices": [end], "citations": citations, "warnings": item.warnings}
+                        yield f"data: {json.dumps(done, ensure_ascii=False)}\n\n"
+                    else:
+                        yield f"data: {json.dumps({'error': item}, ensure_ascii=False)}\n\n"
+                yield "data: [DONE]\n\n"
 
-        return StreamingResponse(chunks(), media_type="text/event-stream")
+            return slot.respond(chunks())
 
     @app.get("/v1/models", tags=["openai"])
     def models(principal: Caller) -> dict[str, Any]:
@@ -241,7 +262,7 @@ def register(app: FastAPI) -> None:
         info = cairn.document(doc_id, collection=name, principal=principal)
         data = cairn.document_bytes(doc_id, version=version, collection=name, principal=principal)
         chosen = next(v for v in info.versions if v.version == version)
-        filename = _SAFE_NAME.sub("_", Path(info.source).name) or "document"
+        filename = _SAFE_NAME.sub("_", Path(upload_name(info.source) or info.source).name) or "document"
         return Response(
             data,
             media_type=chosen.mime or "application/octet-stream",
@@ -272,37 +293,21 @@ def register(app: FastAPI) -> None:
         tenant: Annotated[str | None, Form()] = None,
         allow: Annotated[str | None, Form(description="Comma-separated: groups, user:NAME, key:ID or *.")] = None,
     ) -> Job:
-        """Upload documents and ingest them in the background; follow the returned job."""
-        authorize(principal, "ingest", name)
-        owner_tenant = tenant or (principal.tenant if principal else "default")
-        if principal is not None and owner_tenant != principal.tenant:
-            raise Forbidden(f"this key belongs to tenant {principal.tenant!r} and cannot upload to {owner_tenant!r}")
-        folder = cairn.settings.home / "uploads" / _SAFE_NAME.sub("_", owner_tenant) / name
-        # Each request stages its files apart; the job moves them to their stable paths (a path names a
-        # document) just before ingesting and deletes them after: the vault keeps the bytes, nothing else.
-        staging = cairn.settings.home / "uploads" / ".staging" / secrets.token_hex(8)
-        staging.mkdir(parents=True)
-        try:
-            staged = [_save(upload, staging, app.state.limits.max_upload_bytes) for upload in files]
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        """Upload documents and ingest them in the background; follow the returned job.
+
+        The files are stored in the vault and the job recorded in the catalog before this answers, so any
+        replica answers for the job and any worker runs it. Each file is the document ``upload:<name>``."""
         allowed = [a for a in allow.split(",") if a.strip()] if allow is not None else None
-        owner = principal.key_id if principal else "local"
-
-        def run(progress: Any) -> Any:
-            folder.mkdir(parents=True, exist_ok=True)
-            placed = [path.replace(folder / path.name) for path in staged]
-            try:
-                return cairn.ingest(
-                    placed, collection=name, tenant=owner_tenant, allow=allowed, principal=principal, progress=progress
-                )
-            finally:
-                for path in placed:
-                    path.unlink(missing_ok=True)
-                shutil.rmtree(staging, ignore_errors=True)
-
-        return app.state.jobs.submit(collection=name, tenant=owner_tenant, owner=owner, run=run)  # type: ignore[no-any-return]
+        return submit_upload(
+            cairn,
+            app.state.jobs.queue,
+            [IncomingFile(name=upload.filename, stream=upload.file) for upload in files],
+            collection=name,
+            tenant=tenant,
+            allow=allowed,
+            principal=principal,
+            max_bytes=app.state.limits.max_upload_bytes,
+        )
 
     # -- jobs -----------------------------------------------------------------------------------
     def visible_job(job_id: str, principal: Principal | None) -> Job:
@@ -314,25 +319,26 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/jobs", tags=["jobs"])
     def jobs(principal: Caller) -> dict[str, list[Job]]:
-        """Ingest jobs of this key's tenant, in the collections it may use."""
+        """Ingest jobs of this key's tenant, in the collections it may use (file names: its own jobs, or admins)."""
         listed: list[Job] = app.state.jobs.list(tenant=principal.tenant if principal else None)
-        return {"jobs": [j for j in listed if principal is None or principal.may_use(j.collection)]}
+        return {"jobs": [shown(j, principal) for j in listed if principal is None or principal.may_use(j.collection)]}
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
     def job(job_id: str, principal: Caller) -> Job:
-        return visible_job(job_id, principal)
+        """One job, as any replica sees it in the catalog."""
+        return shown(visible_job(job_id, principal), principal)
 
     @app.get("/v1/jobs/{job_id}/events", tags=["jobs"])
     def job_events(job_id: str, principal: Caller) -> StreamingResponse:
-        """Server-sent ``progress`` events until the job is done or failed."""
+        """Server-sent ``progress`` events until the job is done or failed (a few streams per key at once)."""
         tenant = principal.tenant if principal else None
         visible_job(job_id, principal)  # 404 before the stream starts
 
         def events() -> Iterator[str]:
             for state in app.state.jobs.follow(job_id, tenant=tenant):
-                yield _sse("progress", state.model_dump(mode="json"))
+                yield _sse("progress", shown(state, principal).model_dump(mode="json"))
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return streams.reserve(principal).respond(events())
 
     # -- keys -----------------------------------------------------------------------------------
     @app.post("/v1/keys", tags=["keys"], status_code=201)
@@ -361,25 +367,3 @@ def register(app: FastAPI) -> None:
         """Revoke a key (admins); it fails from the next request on."""
         cairn.revoke_key(key_id, principal=principal)
         return {"revoked": key_id}
-
-
-def _save(upload: UploadFile, folder: Path, limit: int) -> Path:
-    name = _SAFE_NAME.sub("_", Path(upload.filename or "").name).strip(" .")
-    if not name:
-        raise InvalidRequest("every uploaded file needs a name")
-    target = folder / name
-    written = 0
-    partial = target.with_name(f".{name}.part")
-    with partial.open("wb") as out:
-        while block := upload.file.read(1024 * 1024):
-            written += len(block)
-            if written > limit:
-                out.close()
-                partial.unlink(missing_ok=True)
-                raise LimitExceeded(f"{name} is larger than the upload limit of {limit} bytes")
-            out.write(block)
-    partial.replace(target)
-    if not written:
-        target.unlink(missing_ok=True)
-        raise InvalidRequest(f"{name} is empty")
-    return target

@@ -46,6 +46,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/*
+CAIRN_CATALOG_URL from a Secret. Several pods (more than one API replica, autoscaling, or a worker
+Deployment beside the API) must share one catalog: without it each pod would keep a private SQLite
+catalog, and pods would not see each other's documents, ACL changes or jobs. So the chart refuses.
+*/}}
+{{- define "cairn.catalogEnv" -}}
+{{- if .Values.catalog.existingSecret }}
+- name: CAIRN_CATALOG_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.catalog.existingSecret | quote }}
+      key: {{ .Values.catalog.secretKey | quote }}
+{{- else if or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled .Values.workers.enabled }}
+{{- fail "catalog.existingSecret is required with several cairn pods (replicaCount > 1, autoscaling.enabled or workers.enabled): they must share one catalog (PostgreSQL), or each pod keeps a private SQLite catalog and misses the documents, ACL changes and jobs of the others. Name the Secret whose catalog.secretKey holds CAIRN_CATALOG_URL, postgresql://USER:PASSWORD@HOST:5432/DB, such as the uri of the <cluster>-app Secret of CloudNativePG (docs/deploy.md, 6. The catalog)" }}
+{{- end }}
+{{- end -}}
+
+{{/*
 The container's environment: CAIRN_* settings (src/cairn/settings.py), the AWS SDK's variables,
 and secrets by reference only.
 */}}
@@ -57,6 +74,7 @@ and secrets by reference only.
   value: {{ required "cairn.milvusUri is required: the Milvus proxy, e.g. https://milvus.milvus.svc:19530" $c.milvusUri | quote }}
 - name: CAIRN_STORE
   value: {{ required "cairn.store is required: the vault bucket, s3://BUCKET[/PREFIX]" $c.store | quote }}
+{{- include "cairn.catalogEnv" . }}
 {{- with $c.milvusBucket }}
 - name: CAIRN_MILVUS_BUCKET
   value: {{ . | quote }}
@@ -221,7 +239,10 @@ and secrets by reference only.
 {{- end }}
 {{- end -}}
 
-{{/* The pod-level spec shared by the server and the toolbox (containers apart). */}}
+{{/*
+The pod-level spec shared by the server, the workers and the toolbox (containers and the grace
+period apart).
+*/}}
 {{- define "cairn.podSpec" -}}
 serviceAccountName: {{ include "cairn.serviceAccountName" . }}
 automountServiceAccountToken: false
@@ -231,7 +252,6 @@ imagePullSecrets:
 {{- end }}
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
-terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
 {{- with .Values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}

@@ -35,8 +35,10 @@ export function setStatus(node, message) {
 
 /** The last part of a path: documents are named by their file name in the UI. */
 export function baseName(path) {
-  const parts = String(path || "").split(/[\\/]/);
-  return parts[parts.length - 1] || String(path || "");
+  // An uploaded document's source is "upload:NAME"; other sources are paths or URIs.
+  const text = String(path || "").replace(/^upload:/, "");
+  const parts = text.split(/[\\/]/);
+  return parts[parts.length - 1] || text;
 }
 
 export function when(seconds) {

@@ -39,7 +39,7 @@ export async function loadJobs() {
         result(job),
       ]),
     );
-    setStatus(status, jobs.length ? "" : "No ingest jobs yet. Uploads in the Library start one; jobs are kept until the service restarts.");
+    setStatus(status, jobs.length ? "" : "No ingest jobs yet. Uploads in the Library start one.");
     if (jobs.some((job) => job.state === "queued" || job.state === "running") && !$("#view-jobs").hidden) {
       timer = setTimeout(loadJobs, 1500);
     }
