@@ -64,7 +64,9 @@ class Cairn(DocumentOperations, Administration):
         ingestor = self._ingestor(name, create=True)
         given = [paths] if isinstance(paths, str | Path) else paths
         named = {str(path): source for path, source in (sources or {}).items()}
-        report = ingestor.run([Path(p) for p in given], sync=sync, progress=progress, access=access, sources=named)
+        report = ingestor.run(
+            [Path(p) for p in given], sync=sync, progress=progress, access=access, sources=named, principal=principal
+        )
         self._record(
             principal,
             "ingest",

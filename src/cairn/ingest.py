@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cairn.access import permits
+from cairn.auth import Principal
 from cairn.catalog import Catalog, CollectionState, DocumentRecord, VersionDraft, VersionRecord
 from cairn.catalog.janitor import LocalReaders, sweep
 from cairn.catalog.writers import this_process
@@ -29,6 +32,9 @@ from cairn.models import Chunk, FailedFile, IngestReport
 from cairn.parse.pool import ParseOutcome, ParsePool
 from cairn.settings import Settings
 from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
+
+# Said alike whether the document exists for another group or tenant, or the name is just not this key's to use.
+_NOT_YOURS = "a document of this name exists that this key may not change; choose another name"
 
 __all__ = ["DocumentAccess", "IngestProgress", "Ingestor", "discover", "document_id"]
 
@@ -56,8 +62,13 @@ class DocumentAccess:
 
 
 def document_id(source: str) -> str:
-    """A document's id: stable for the same absolute source path."""
+    """A deterministic id for a source, for synthetic catalogs (benchmarks); real documents get `new_document_id`."""
     return sha256_hex(source)[:32]
+
+
+def new_document_id() -> str:
+    """A new document's id: random, so that nobody can derive a document's id from its name."""
+    return secrets.token_hex(16)
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FailedFile]]:
@@ -176,6 +187,7 @@ class Ingestor:
         progress: Callable[[IngestProgress], None] | None = None,
         access: DocumentAccess | None = None,
         sources: Mapping[str, str] | None = None,
+        principal: Principal | None = None,
     ) -> IngestReport:
         """Ingest *paths*; with *access*, every document named gets that tenant and ACL.
 
@@ -188,6 +200,7 @@ class Ingestor:
         document whose ACL differs gets the new one without being parsed or embedded again.
         """
         self.access = access
+        self.principal = principal
         self._sources = {str(Path(k).expanduser().absolute()): v for k, v in (sources or {}).items()}
         started = time.perf_counter()
         clock = _StageClock()
@@ -221,6 +234,10 @@ class Ingestor:
                     yield str(path)
                 else:
                     source = self._source(str(path))
+                    if state_of_file == "forbidden":
+                        report.failed.append(FailedFile(path=source, error=_NOT_YOURS))
+                        step(source, "failed")
+                        continue
                     if state_of_file == "unchanged":
                         report.unchanged += 1
                         regranted.append(known[source].doc_id)
@@ -285,6 +302,10 @@ class Ingestor:
         except OSError as exc:
             return f"cannot read the file: {exc.strerror}"
         record = known.get(self._source(str(path)))
+        if record is not None and self.principal is not None and not permits(self.principal, record):
+            # Replacing a document needs the right to see it: otherwise a key could take over (and read
+            # the history of) a document of another group or tenant just by uploading under its name.
+            return "forbidden"
         live = record.live_version() if record else None
         return "unchanged" if live is not None and live.sha256 == digest else "changed"
 
@@ -306,7 +327,7 @@ class Ingestor:
         report.skipped.extend(document.skipped)
         report.failed.extend(document.failed)
         record = known.get(source)
-        doc_id = record.doc_id if record is not None else document_id(source)
+        doc_id = record.doc_id if record is not None else new_document_id()
         try:
             with clock.stage("chunk"):
                 chunks = chunk_elements(
@@ -373,7 +394,8 @@ class Ingestor:
         offset = 0
         for doc, (record, version) in zip(batch.documents, reserved, strict=True):
             doc.record, doc.version = record, version
-            doc.chunks = _numbered(doc.chunks, version.version)
+            doc.draft = doc.draft.model_copy(update={"doc_id": record.doc_id})
+            doc.chunks = _numbered(doc.chunks, record.doc_id, version.version)
             doc_vectors = vectors[offset : offset + len(doc.chunks)]
             offset += len(doc.chunks)
             with clock.stage("store"):
@@ -464,9 +486,11 @@ class Ingestor:
         return len(self.remove(gone)) if gone else 0
 
 
-def _numbered(chunks: list[Chunk], version: int) -> list[Chunk]:
-    """The chunks of a version whose number the catalog has just given (ids depend on it)."""
+def _numbered(chunks: list[Chunk], doc_id: str, version: int) -> list[Chunk]:
+    """The chunks of a version whose document id and number the catalog has just given (ids depend on them)."""
     return [
-        chunk.model_copy(update={"version": version, "chunk_id": chunk_id(chunk.doc_id, version, chunk.ordinal)})
+        chunk.model_copy(
+            update={"doc_id": doc_id, "version": version, "chunk_id": chunk_id(doc_id, version, chunk.ordinal)}
+        )
         for chunk in chunks
     ]

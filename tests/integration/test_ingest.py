@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from cairn import Cairn
-from cairn.ingest import document_id
 from cairn.vault import RowSet
 
 pytestmark = pytest.mark.integration
@@ -56,7 +55,7 @@ def test_changed_file_replaces_its_chunks(cairn: Cairn, docs: Path) -> None:
     texts = " ".join(h.text for h in hits if h.source == str(path))
     assert "sand bucket" in texts
     assert "fireproof bin" not in texts
-    doc_id = document_id(str(path))
+    doc_id = next(d.doc_id for d in cairn.documents() if d.source == str(path))
     assert RowSet(doc_id=doc_id, version=1) not in cairn.index.live_rowsets("default")
     assert RowSet(doc_id=doc_id, version=2) in cairn.index.live_rowsets("default")
     versions = next(d for d in cairn.documents() if d.doc_id == doc_id).versions

@@ -20,6 +20,7 @@ from cairn import Cairn
 from cairn.errors import StorageError
 from cairn.http import create_app
 from cairn.jobs import Worker
+from cairn.vault.store import sha256_hex
 
 pytestmark = pytest.mark.integration
 
@@ -279,3 +280,32 @@ def test_an_upload_that_meets_a_passing_fault_is_tried_again_and_done(
     assert (job["state"], job["attempts"], job["error"], job["report"]["ingested"]) == ("done", 2, None, 1)
     assert [d.source for d in service.cairn.documents()] == ["upload:rota.txt"]
     assert service.staged() == []
+
+
+def test_an_upload_cannot_take_over_a_document_its_key_cannot_see(service: Service) -> None:
+    """Issue 21's takeover: a finance editor uploads merger.txt for finance; an hr editor's upload of the same name
+    (with or without allow) is refused for that file, so no version 2 appears, the finance text stays what finance
+    readers get, the hr editor still gets 404 on it, and document ids are not derived from the name."""
+    hr_editor = service.cairn.create_key(role="editor", tenant=TENANT, groups=["hr"])[0]
+    finance_reader = service.cairn.create_key(role="reader", tenant=TENANT, groups=["finance"])[0]
+    service.tokens.update({"hr": hr_editor, "finance": finance_reader})
+    first = service.upload(
+        "editor", [("merger.txt", b"Project Heron: we acquire Initech on 3 May.\n")], allow="finance"
+    )
+    assert service.wait(first.json()["job_id"])["state"] == "done"
+    [doc] = service.cairn.documents()
+    assert doc.doc_id != sha256_hex("upload:merger.txt")[:32]
+    for form in ({"allow": "hr"}, {}):
+        attempt = service.upload("hr", [("merger.txt", b"Nothing to see here.\n")], **form)
+        job = service.wait(attempt.json()["job_id"], who="hr")
+        assert job["report"]["ingested"] == 0
+        assert [f["path"] for f in job["report"]["failed"]] == ["merger.txt"]
+        assert "may not change" in job["report"]["failed"][0]["error"]
+    again = service.cairn.document(doc.doc_id)
+    assert ([v.version for v in again.versions], again.allowed) == ([1], ["group:finance"])
+    hits = service.client.post("/v1/search", headers=service.auth("finance"), json={"query": "Project Heron"}).json()
+    assert "Initech" in hits["hits"][0]["text"]
+    assert (
+        service.client.get(f"/v1/collections/default/documents/{doc.doc_id}", headers=service.auth("hr")).status_code
+        == 404
+    )

@@ -81,7 +81,7 @@ class Replica:
     def search(self, token: str, query: str, collection: str) -> list[str]:
         response = self.call("POST", "/v1/search", token, json={"query": query, "collection": collection, "k": 5})
         assert response.status_code == 200, response.text
-        return [Path(hit["source"]).name for hit in response.json()["hits"]]
+        return [Path(hit["source"].removeprefix("upload:")).name for hit in response.json()["hits"]]
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -225,3 +225,59 @@ def test_four_writer_processes_into_one_collection_lose_and_double_nothing(
         assert report.rows == report.chunks == sum(d.chunks for d in documents)
     finally:
         cairn.close()
+
+
+def _upload(replica: Replica, token: str, collection: str, name: str, text: str) -> str:
+    response = replica.call(
+        "POST",
+        f"/v1/collections/{collection}/documents",
+        token,
+        files=[("files", (name, text.encode(), "text/plain"))],
+        data={"allow": "finance"},
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
+
+
+def test_uploads_through_either_replica_are_queued_in_the_catalog_and_run_by_a_worker(
+    deployment: dict[str, Any], tmp_path: Path
+) -> None:
+    """An upload through A is a job B answers for; a `cairn worker` process runs it, and once it is done B finds
+    the document within 1 s. One upload to each replica at once: both documents end up present."""
+    a, b = deployment["replicas"]
+    tokens = deployment["tokens"]
+    collection = unique("uploads")
+    first = _upload(a, tokens["editor"], collection, "heron.md", "# Heron\n\nProject Heron ships the kestrel valve.\n")
+    seen = b.call("GET", f"/v1/jobs/{first}", tokens["editor"])
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["state"] in ("queued", "running")
+    env = _environment(deployment["env"], tmp_path / "worker", deployment["store"])
+    worker = subprocess.Popen(
+        [CAIRN, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        second = _upload(a, tokens["editor"], collection, "osprey.md", "# Osprey\n\nThe osprey pump runs at 7 bar.\n")
+        third = _upload(b, tokens["editor"], collection, "egret.md", "# Egret\n\nThe egret fan spins at 900 rpm.\n")
+
+        def done(job_id: str) -> bool:
+            state = b.call("GET", f"/v1/jobs/{job_id}", tokens["editor"]).json()["state"]
+            assert state != "failed", state
+            return bool(state == "done")
+
+        _eventually(lambda: done(first), 240)
+        assert _eventually(lambda: "heron.md" in b.search(tokens["finance"], "kestrel valve", collection), 1.0) < 1.0
+        _eventually(lambda: done(second) and done(third), 240)
+        names = [
+            Path(d["source"]).name
+            for d in a.call("GET", f"/v1/collections/{collection}/documents", tokens["finance"]).json()["documents"]
+        ]
+        assert sorted(names) == ["upload:egret.md", "upload:heron.md", "upload:osprey.md"]
+        assert "osprey.md" in a.search(tokens["finance"], "osprey pump bar", collection)[0]
+        assert "egret.md" in b.search(tokens["finance"], "egret fan rpm", collection)[0]
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()

@@ -56,7 +56,8 @@ documents = Table(
     Column("allowed", JSON, nullable=False),
     Column("live", Integer),
     Column("updated_at", Float, nullable=False),
-    Index("ix_documents_source", "collection", "source"),
+    Index("uq_documents_source", "collection", "source", unique=True),
+    Index("ix_documents_tenant", "collection", "tenant"),
     Index("ix_documents_live", "collection", "live"),
 )
 

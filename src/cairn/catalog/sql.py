@@ -346,7 +346,8 @@ class SqlCatalog:
     ) -> list[tuple[DocumentRecord, VersionRecord]]:
         """Number each draft's version and record it ``pending`` (hidden), creating new documents.
 
-        Returns each document (access as it will be indexed) with its reserved version.
+        Returns each document (access as it will be indexed) with its reserved version. A document is
+        found by its source: a draft for a source another writer has just created gets that document's id.
         """
         now = time.time()
         reserved: list[tuple[DocumentRecord, VersionRecord]] = []
@@ -365,15 +366,18 @@ class SqlCatalog:
                         "updated_at": now,
                     },
                 )
-                row = _locked_document(connection, collection, draft.doc_id)
+                # The source is unique in a collection: a writer that lost the race to create the document
+                # gets the winner's id, so both write versions of one document.
+                row = _locked_source(connection, collection, draft.source)
+                doc_id = row["doc_id"]
                 latest = connection.execute(
                     select(func.max(t.versions.c.version)).where(
-                        t.versions.c.collection == collection, t.versions.c.doc_id == draft.doc_id
+                        t.versions.c.collection == collection, t.versions.c.doc_id == doc_id
                     )
                 ).scalar_one()
                 retired_latest = connection.execute(
                     select(func.max(t.retired.c.version)).where(
-                        t.retired.c.collection == collection, t.retired.c.doc_id == draft.doc_id
+                        t.retired.c.collection == collection, t.retired.c.doc_id == doc_id
                     )
                 ).scalar_one()
                 number = max(latest or 0, retired_latest or 0) + 1
@@ -384,12 +388,12 @@ class SqlCatalog:
                     mime=draft.mime,
                     created_at=now,
                     chunks=draft.chunks,
-                    chunks_key=chunks_key(draft.doc_id, number),
+                    chunks_key=chunks_key(doc_id, number),
                 )
                 connection.execute(
                     insert(t.versions).values(
                         collection=collection,
-                        doc_id=draft.doc_id,
+                        doc_id=doc_id,
                         state="pending",
                         writer=writer,
                         **version.model_dump(),
@@ -704,6 +708,18 @@ def _locked_document(connection: Connection, collection: str, doc_id: str, *, mi
 def _touch(connection: Connection, collection: str, now: float) -> None:
     """Record that readers must see the collection's latest rows (a server reads strongly for a while)."""
     connection.execute(update(t.collections).where(t.collections.c.name == collection).values(changed_at=now))
+
+
+def _locked_source(connection: Connection, collection: str, source: str) -> Any:
+    return (
+        connection.execute(
+            select(t.documents)
+            .where(t.documents.c.collection == collection, t.documents.c.source == source)
+            .with_for_update()
+        )
+        .mappings()
+        .one()
+    )
 
 
 def _retire(connection: Connection, collection: str, rowsets: Sequence[RowSet], generation: int, at: float) -> None:
