@@ -193,6 +193,20 @@ class CairnBase:
                 self._caches[(model, tenant)] = EmbeddingCache(self.vault, model, tenant)
             return self._caches[(model, tenant)]
 
+    def _check_tenant_may_write(self, collection: str, principal: Principal | None) -> None:
+        """A key may add documents only to a new or empty collection, or one holding its tenant's documents.
+
+        Otherwise a tenant could put documents into another tenant's collection (and so stop that tenant's
+        admin from dropping it, or learn from listings what it is called).
+        """
+        if principal is None or self.catalog.collection(collection) is None:
+            return
+        if self.catalog.tenant_standing(collection, principal.tenant) == "foreign":
+            raise Forbidden(
+                f"collection {collection!r} holds other tenants' documents only, so a key of tenant "
+                f"{principal.tenant!r} cannot add to it; choose another collection name"
+            )
+
     def _ingestor(self, collection: str, *, create: bool = False) -> Ingestor:
         self._state(collection, create=create)
         return Ingestor(

@@ -61,6 +61,7 @@ class Cairn(DocumentOperations, Administration):
         name = self._collection(collection)
         authorize(principal, "ingest", name)
         access = _document_access(tenant, allow, principal)
+        self._check_tenant_may_write(name, principal)
         ingestor = self._ingestor(name, create=True)
         given = [paths] if isinstance(paths, str | Path) else paths
         named = {str(path): source for path, source in (sources or {}).items()}
@@ -205,8 +206,13 @@ class Cairn(DocumentOperations, Administration):
 
     # -- collections and documents ---------------------------------------------------------------
     def collection_names(self, *, principal: Principal | None = None) -> list[str]:
-        """The collections a key is granted (every collection for the local caller)."""
-        return [n for n in self.catalog.collection_names() if principal is None or principal.may_use(n)]
+        """The collections a key may use: granted, and holding its tenant's documents or none (all for the host)."""
+        return [
+            name
+            for name in self.catalog.collection_names()
+            if principal is None
+            or (principal.may_use(name) and self.catalog.tenant_standing(name, principal.tenant) != "foreign")
+        ]
 
     def collections(self) -> list[CollectionInfo]:
         return [self.collection_info(name) for name in self.catalog.collection_names()]

@@ -508,3 +508,27 @@ def test_cairn_home_is_private_and_milvus_lite_keeps_its_files_there(tmp_path: P
     open_to_others = {name: oct(mode) for name, mode in modes.items() if stat.S_IMODE(mode) & 0o077}
     assert open_to_others == {}
     assert [name for name in seen["tmp"] if "milvus" in name.lower()] == []
+
+
+def test_another_tenants_collection_is_neither_listed_nor_writable(
+    client: TestClient, keys: Keys, cairn: Cairn, tmp_path: Path
+) -> None:
+    """Issue 21's metadata leaks: an acme reader no longer lists a globex-only collection; an acme editor cannot
+    put a document into it (403 before any job exists), so globex's admin can still drop its own collection."""
+    folder = tmp_path / "globex"
+    folder.mkdir()
+    (folder / "orchid.md").write_text("# Orchid\n\nProject Orchid launches in June.\n")
+    cairn.ingest([folder], collection="orchid", tenant="globex")
+    for path in ("/v1/collections", "/v1/models"):
+        listed = json.dumps(client.get(path, headers=keys.auth("reader")).json())
+        assert "orchid" not in listed
+    upload = client.post(
+        "/v1/collections/orchid/documents",
+        headers=keys.auth("editor"),
+        files=[("files", ("plant.md", b"# Plant\n\nAn acme note.\n", "text/plain"))],
+    )
+    assert upload.status_code == 403, upload.text
+    assert client.get("/v1/jobs", headers=keys.auth("admin")).json()["jobs"] == []
+    globex_admin = cairn.create_key(role="admin", tenant="globex")[0]
+    dropped = client.delete("/v1/collections/orchid", headers={"Authorization": f"Bearer {globex_admin}"})
+    assert dropped.status_code == 200, dropped.text

@@ -79,3 +79,49 @@ def _running(process: psutil.Process) -> bool:
     with contextlib.suppress(psutil.NoSuchProcess):
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     return False
+
+
+def test_two_stack_ups_at_once_take_turns_and_start_each_server_once(
+    stack: tuple[LocalStack, dict[str, str]],
+) -> None:
+    """Two `cairn stack up` processes started together on a stopped stack both succeed with the same settings,
+    and each server runs once (the second finds what the first started); the catalog's rows survive."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    local, exports = stack
+    with _connect(exports["CAIRN_CATALOG_URL"]) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS twice (n int)")
+        conn.execute("INSERT INTO twice VALUES (7)")
+    local.down()
+    env = {**os.environ, "CAIRN_HOME": str(local.root.parent)}
+    cairn = str(Path(sys.executable).parent / "cairn")
+    ups = [
+        subprocess.Popen([cairn, "stack", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [up.communicate(timeout=300) for up in ups]
+    assert [up.returncode for up in ups] == [0, 0], outputs
+    assert outputs[0][0] == outputs[1][0]  # the same export lines
+    state = local._load()
+    assert state is not None
+    # Every program started for this stack (it names the stack's folder on its command line) runs once: count
+    # the processes whose parent is not the same program (postgres and milvus have children of their own).
+    mine = [
+        p
+        for p in psutil.process_iter(["cmdline", "name", "ppid"])
+        if str(local.root) in " ".join(p.info["cmdline"] or [])
+    ]
+    names = {p.pid: p.info["name"] for p in psutil.process_iter(["name"])}
+    roots: dict[str, int] = {}
+    for proc in mine:
+        if names.get(proc.info["ppid"]) != proc.info["name"]:
+            roots[proc.info["name"]] = roots.get(proc.info["name"], 0) + 1
+    assert roots, "no server of the stack found"
+    assert all(count == 1 for count in roots.values()), roots
+    assert local.status().postgres_running
+    assert local.exports() == exports
+    with _connect(exports["CAIRN_CATALOG_URL"]) as conn:
+        assert conn.execute("SELECT n FROM twice").fetchone() == (7,)

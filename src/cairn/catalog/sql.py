@@ -326,6 +326,22 @@ class SqlCatalog:
             ).one()
         return int(row[0]), int(row[1])
 
+    def tenant_standing(self, collection: str, tenant: str) -> str:
+        """``member`` when the collection holds a document of *tenant*, ``empty`` when it holds none at all,
+        else ``foreign`` (two indexed lookups, whatever the collection's size)."""
+        with self._read() as connection:
+            mine = connection.execute(
+                select(t.documents.c.doc_id)
+                .where(t.documents.c.collection == collection, t.documents.c.tenant == tenant)
+                .limit(1)
+            ).first()
+            if mine is not None:
+                return "member"
+            anyone = connection.execute(
+                select(t.documents.c.doc_id).where(t.documents.c.collection == collection).limit(1)
+            ).first()
+        return "empty" if anyone is None else "foreign"
+
     def tenants(self, collection: str) -> set[str]:
         """The tenants owning any document (live or removed) of the collection."""
         with self._read() as connection:

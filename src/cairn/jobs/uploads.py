@@ -125,6 +125,7 @@ def submit_upload(
     owner_tenant = tenant or (principal.tenant if principal is not None else "default")
     access = _document_access(owner_tenant, allow, principal)
     assert access is not None  # a tenant is always given
+    cairn._check_tenant_may_write(collection, principal)
     if not files:
         raise InvalidRequest("the upload has no files; send one or more as `files`")
     names, problems = _names(files)

@@ -18,11 +18,13 @@ dedicated user cairn connects as, with a role that may manage and use collection
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
 import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,8 +113,23 @@ class LocalStack:
         self.state_path = self.root / "state.json"
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the stack's lock file: two `up`/`down` at once take turns instead of starting servers twice."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def up(self, *, tls: bool = False) -> dict[str, str]:
-        """Start whatever is not running; return the settings to export."""
+        """Start whatever is not running; return the settings to export. Concurrent calls take turns."""
+        with self._exclusive():
+            return self._up_reporting(tls=tls)
+
+    def _up_reporting(self, *, tls: bool) -> dict[str, str]:
         try:
             return self._up(tls=tls)
         except ModuleNotFoundError as exc:
@@ -128,7 +145,7 @@ class LocalStack:
     def _abandon(self) -> None:
         """After a failed start: stop whatever did start (the namespace holder, the S3 server), keep the data."""
         with contextlib.suppress(Exception):
-            self.down()
+            self._down(purge=False)  # the caller holds the lock
 
     def _up(self, *, tls: bool) -> dict[str, str]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -153,6 +170,10 @@ class LocalStack:
 
     def down(self, *, purge: bool = False) -> None:
         """Stop Milvus, PostgreSQL and the S3 server; ``purge`` also deletes all their data."""
+        with self._exclusive():
+            self._down(purge=purge)
+
+    def _down(self, *, purge: bool) -> None:
         state = self._load()
         if state is not None:
             self._stop_servers(state)
