@@ -187,10 +187,12 @@ def test_changes_and_keyed_retrievals_are_audited_in_a_verifiable_chain(
 
 
 def test_a_new_version_without_an_acl_keeps_the_old_acl(cairn: Cairn, tenants: tuple[Path, Path]) -> None:
-    """Changing a restricted document and ingesting it with only a tenant (as an upload does) never widens its ACL."""
+    """Changing a restricted document and ingesting it with only a tenant (as an upload does) never widens its ACL.
+
+    The editor is in the document's group: replacing a document needs the right to see it (issue 21)."""
     acme, _ = tenants
     (acme / "salaries.md").write_text("# Salaries\n\nThe acme salary band for engineers tops out at 190k.\n")
-    editor = Principal(key_id="5" * 16, role="editor", tenant="acme")
+    editor = Principal(key_id="5" * 16, role="editor", tenant="acme", groups=("hr",))
     assert cairn.ingest([acme / "salaries.md"], principal=editor).ingested == 1
     info = cairn.document(str(acme / "salaries.md"))
     assert (info.version, info.allowed) == (2, ["group:hr"])

@@ -19,6 +19,8 @@ from tests.netns_helpers import external_addresses, listening_in_namespace_of
 from tests.server.stack_helpers import server_settings, unique
 
 from cairn import Cairn
+from cairn.catalog import RowSet
+from cairn.catalog.janitor import sweep
 from cairn.errors import EngineError, InsecureEngine
 from cairn.stack import LocalStack
 
@@ -138,6 +140,20 @@ def test_tenant_is_the_partition_key_and_reads_are_strong_right_after_deletes(
     hits = server_cairn.search("pump unit 1 serviced every 4 weeks", collection=name, mode="dense").hits
     assert hits
     assert all(h.doc_id != gone.doc_id for h in hits)
+    # Its rows stay hidden for the retire grace (searches in other processes may still be reading them),
+    # then the janitor deletes them.
+    assert RowSet(doc_id=gone.doc_id, version=1) in server_cairn.catalog.hidden_rows(name)
+    state = server_cairn.catalog.collection(name)
+    assert state is not None
+    sweep(
+        server_cairn.catalog,
+        state,
+        delete_rows=server_cairn.index.delete_rows,
+        readers=server_cairn.readers,
+        grace_s=0,
+        stale_after_s=3600,
+    )
+    assert server_cairn.catalog.hidden_rows(name) == []
     assert server_cairn.index.count(name) == sum(
         1 for h in server_cairn.index.indexed_chunks(name).values() if h.doc_id != gone.doc_id
     )

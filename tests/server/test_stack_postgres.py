@@ -109,16 +109,15 @@ def test_two_stack_ups_at_once_take_turns_and_start_each_server_once(
     assert state is not None
     # Every program started for this stack (it names the stack's folder on its command line) runs once: count
     # the processes whose parent is not the same program (postgres and milvus have children of their own).
-    mine = [
-        p
-        for p in psutil.process_iter(["cmdline", "name", "ppid"])
-        if str(local.root) in " ".join(p.info["cmdline"] or [])
+    processes = [
+        (proc.pid, proc.info["ppid"], proc.info["name"], " ".join(proc.info["cmdline"] or []))
+        for proc in psutil.process_iter(["cmdline", "name", "ppid"])
     ]
-    names = {p.pid: p.info["name"] for p in psutil.process_iter(["name"])}
+    names = {pid: name for pid, _, name, _ in processes}
     roots: dict[str, int] = {}
-    for proc in mine:
-        if names.get(proc.info["ppid"]) != proc.info["name"]:
-            roots[proc.info["name"]] = roots.get(proc.info["name"], 0) + 1
+    for _, ppid, name, cmdline in processes:
+        if str(local.root) in cmdline and names.get(ppid) != name:
+            roots[name] = roots.get(name, 0) + 1
     assert roots, "no server of the stack found"
     assert all(count == 1 for count in roots.values()), roots
     assert local.status().postgres_running
