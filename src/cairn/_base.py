@@ -18,7 +18,7 @@ from cairn.access import permits
 from cairn.audit import AuditLog
 from cairn.auth import KeyStore, Principal, validate_name
 from cairn.catalog import Catalog, CollectionState, DocumentRecord, SqlCatalog
-from cairn.catalog.janitor import LocalReaders
+from cairn.catalog.janitor import Janitor, LocalReaders
 from cairn.catalog.legacy import import_manifests
 from cairn.catalog.restore import restore_from_vault
 from cairn.embed.base import Embedder
@@ -84,6 +84,21 @@ class CairnBase:
                     restore_from_vault(self.vault, catalog)
                 self._catalog = catalog
             return self._catalog
+
+    @property
+    def janitor(self) -> Janitor:
+        """Deletes index rows no search can see any more (retired past the grace, or of dead writers)."""
+        vault = self.vault
+        return Janitor(
+            self.catalog,
+            delete_rows=self.index.delete_rows,
+            forget_files=lambda collection, rowset, generation: vault.forget_version_files(
+                collection, rowset.doc_id, rowset.version, generation
+            ),
+            readers=self.readers,
+            grace_s=self.settings.retire_grace,
+            stale_after_s=self.settings.stale_writer_s,
+        )
 
     @property
     def embedder(self) -> Embedder:
@@ -214,6 +229,7 @@ class CairnBase:
             vault=self.vault,
             index=self.index,
             catalog=self.catalog,
+            janitor=self.janitor,
             readers=self.readers,
             collection=collection,
             embedder_for=self.embedder_for,

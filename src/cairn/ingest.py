@@ -22,7 +22,7 @@ from pathlib import Path
 from cairn.access import permits
 from cairn.auth import Principal
 from cairn.catalog import Catalog, CollectionState, DocumentRecord, VersionDraft, VersionRecord
-from cairn.catalog.janitor import LocalReaders, sweep
+from cairn.catalog.janitor import Janitor, LocalReaders
 from cairn.catalog.writers import this_process
 from cairn.chunking import chunk_elements, chunk_id
 from cairn.embed.base import Embedder, embed_with_cache
@@ -147,6 +147,7 @@ class Ingestor:
         vault: Vault,
         index: MilvusIndex,
         catalog: Catalog,
+        janitor: Janitor,
         readers: LocalReaders,
         collection: str,
         embedder_for: Callable[[str], Embedder],
@@ -157,6 +158,7 @@ class Ingestor:
         self.vault = vault
         self.index = index
         self.catalog = catalog
+        self.janitor = janitor
         self.readers = readers
         self.collection = collection
         # Resolved per run from the collection's state: its model, not necessarily the default one.
@@ -274,17 +276,7 @@ class Ingestor:
 
     def sweep(self, state: CollectionState) -> int:
         """Delete rows no reader can see any more (see `cairn.catalog.janitor`)."""
-        return sweep(
-            self.catalog,
-            state,
-            delete_rows=self.index.delete_rows,
-            readers=self.readers,
-            grace_s=self.settings.retire_grace,
-            stale_after_s=self.settings.stale_writer_s,
-            forget_files=lambda rowset, generation: self.vault.forget_version_files(
-                state.name, rowset.doc_id, rowset.version, generation
-            ),
-        )
+        return self.janitor.sweep(state)
 
     # -- per file ----------------------------------------------------------------------------
     def _live_digests(self, files: Sequence[Path]) -> dict[str, DocumentRecord]:

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
         "the catalog earlier in any process finishes on them. Unset: 0 on Milvus Lite (one process; its searches "
         "are waited for), 120 on a server (twice the HTTP request timeout).",
     )
+    jobs_keep_days: int = Field(
+        default=30, ge=1, le=3650, description="Finished ingest jobs are kept (listed, with reports) this many days."
+    )
     stale_writer_s: float = Field(
         default=3600.0,
         gt=0,

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.pg_fixtures import fresh_postgres_url, postgres_server  # noqa: F401
 
 from cairn.catalog import SqlCatalog
 from cairn.errors import LeaseLost, NotFound
@@ -256,3 +255,19 @@ def test_a_job_that_keeps_meeting_faults_gives_up_with_the_last_fault(catalog_ur
         assert given_up.error == "gave up after 1 attempts; the last one failed: the engine did not answer"
     finally:
         catalog.close()
+
+
+def test_finished_jobs_are_pruned_after_their_keep_time(queue: JobQueue) -> None:
+    """prune() forgets finished jobs that ended before the cut-off, and keeps queued ones and any that ended after."""
+    first, second, waiting = _enqueue(queue, 1), _enqueue(queue, 2), _enqueue(queue, 3)
+    for expected in (first, second):
+        claimed = queue.claim(ELSEWHERE_A, lease_s=30)
+        assert claimed is not None
+        assert claimed.job_id == expected
+        queue.complete(claimed.job_id, ELSEWHERE_A, IngestReport(collection="kb"))
+    cut = time.time() + 1  # everything finished so far counts as old ...
+    assert queue.prune(before=cut - 3600) == 0  # ... but nothing ended an hour ago
+    assert queue.prune(before=cut) == 2
+    assert [j.job_id for j in queue.list()] == [waiting]
+    with pytest.raises(NotFound):
+        queue.get(first)

@@ -22,7 +22,7 @@ from cairn.catalog.protocol import Catalog
 from cairn.catalog.records import CollectionState, RowSet
 from cairn.catalog.writers import writer_is_gone
 
-__all__ = ["LocalReaders", "sweep"]
+__all__ = ["Janitor", "LocalReaders", "sweep"]
 
 
 class LocalReaders:
@@ -91,3 +91,35 @@ def sweep(
             delete_rows(state.of_generation(generation), rowsets)
     catalog.forget_retired(state.name, [rowset for rowset, _ in due])
     return len(due)
+
+
+class Janitor:
+    """`sweep` with one process's settings, engine and vault: what writers, maintenance and workers call."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        delete_rows: Callable[[str, Sequence[RowSet]], None],
+        forget_files: Callable[[str, RowSet, int], None],
+        readers: LocalReaders,
+        grace_s: float,
+        stale_after_s: float,
+    ) -> None:
+        self.catalog = catalog
+        self.delete_rows = delete_rows
+        self.forget_files = forget_files
+        self.readers = readers
+        self.grace_s = grace_s
+        self.stale_after_s = stale_after_s
+
+    def sweep(self, state: CollectionState) -> int:
+        return sweep(
+            self.catalog,
+            state,
+            delete_rows=self.delete_rows,
+            readers=self.readers,
+            grace_s=self.grace_s,
+            stale_after_s=self.stale_after_s,
+            forget_files=lambda rowset, generation: self.forget_files(state.name, rowset, generation),
+        )

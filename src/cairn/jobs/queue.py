@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, Row, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, delete, insert, or_, select, update
 
 from cairn.catalog import Catalog, SqlCatalog
 from cairn.catalog import schema as t
@@ -210,6 +210,14 @@ class JobQueue:
         query = select(_jobs.c.job_id).where(_jobs.c.job_id.in_(list(job_ids)), _jobs.c.state.in_(FINISHED))
         with self.engine.connect() as connection:
             return set(connection.execute(query).scalars())
+
+    def prune(self, *, before: float) -> int:
+        """Forget finished jobs that ended before *before*; return how many."""
+        with write_transaction(self.engine) as connection:
+            removed = connection.execute(
+                delete(_jobs).where(_jobs.c.state.in_(FINISHED), _jobs.c.finished_at < before)
+            ).rowcount
+        return int(removed or 0)
 
     # -- in-process wake-ups ---------------------------------------------------------------------------
     @staticmethod

@@ -58,6 +58,10 @@ class JobKind:
 KINDS: dict[str, JobKind] = {UPLOAD: JobKind(run=run_upload, cleanup=discard_upload)}
 
 
+# How often a worker does its background upkeep (see `Worker._housekeeping`).
+HOUSEKEEPING_S = 300.0
+
+
 class Worker:
     """Claims and runs jobs for *cairn* until stopped; one job at a time."""
 
@@ -83,6 +87,7 @@ class Worker:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_housekeeping = 0.0
 
     @property
     def queue(self) -> JobQueue:
@@ -101,8 +106,10 @@ class Worker:
         ran = 0
         JobQueue.listen(self._wake)
         try:
-            self._sweep()
+            self._housekeeping()
             while not self._stopping.is_set():
+                if time.monotonic() >= self._next_housekeeping:
+                    self._housekeeping()
                 self._wake.clear()
                 job = self._claim(until_idle)
                 if job is None:
@@ -143,6 +150,23 @@ class Worker:
                 raise
             log.warning("could not claim a job (%s); trying again in %g s", exc, self.poll_s)
             return None
+
+    def _housekeeping(self) -> None:
+        """Background upkeep any worker may do, every `HOUSEKEEPING_S`: staged uploads of ended jobs, finished
+        jobs past `jobs_keep_days`, and index rows retired past their grace in every collection (a CLI ingest
+        that exits leaves its last batch's replaced rows to be deleted later)."""
+        self._next_housekeeping = time.monotonic() + HOUSEKEEPING_S
+        self._sweep()
+        try:
+            keep_s = self.cairn.settings.jobs_keep_days * 86_400
+            if pruned := self.queue.prune(before=time.time() - keep_s):
+                log.info("forgot %d finished jobs older than %d days", pruned, self.cairn.settings.jobs_keep_days)
+            janitor = self.cairn.janitor
+            for name in self.cairn.catalog.collection_names():
+                if (state := self.cairn.catalog.collection(name)) is not None:
+                    janitor.sweep(state)
+        except Exception as exc:  # upkeep waits for the next round; jobs go on
+            log.warning("housekeeping did not finish: %s", exc)
 
     def _sweep(self) -> None:
         try:
