@@ -7,6 +7,7 @@ print(cairn.ask("How many days of parental leave do we get?").answer)
 """
 
 from cairn import errors
+from cairn.client import Client
 from cairn.core import Cairn
 from cairn.errors import CairnError
 from cairn.models import (
@@ -33,6 +34,7 @@ __all__ = [
     "CairnError",
     "Chunk",
     "Citation",
+    "Client",
     "CollectionInfo",
     "DocumentInfo",
     "DocumentVersionInfo",

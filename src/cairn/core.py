@@ -111,20 +111,33 @@ class Cairn(DocumentOperations, Administration):
             # once), says which rows are hidden, and gives the hits' documents after the engine answers.
             # Without BM25 (a Milvus server older than 2.5) every mode runs as dense, so it needs the vector.
             state = snapshot.state
+            # Hits count only as the live versions of catalog documents (below), so a collection without
+            # one has nothing to find: neither the query's vector nor the engine is needed (Milvus Lite
+            # cannot score BM25 over an index without rows, and prints an engine error trying). One
+            # indexed lookup that stops at the first live document.
+            searchable = bool(self.catalog.live_documents(name, limit=1))
             dense_needed = mode != "keyword" or not self.index.features.bm25
-            vector = self.query_cache.embed(self.embedder_for(state.embed_model), query) if dense_needed else None
+            vector = (
+                self.query_cache.embed(self.embedder_for(state.embed_model), query)
+                if dense_needed and searchable
+                else None
+            )
             self.index.ensure_collection(state.index_name, state.dim)
-            hits = self.index.search(
-                state.index_name,
-                mode=mode,
-                k=candidate_pool(k) if mode == "hybrid" or rerank or diversify else k,
-                query_text=query,
-                query_vector=vector,
-                hidden=snapshot.hidden_rows(),
-                # Rows another process changed moments ago may not be in a bounded-staleness read yet.
-                strong=time.time() - state.changed_at < FRESH_CHANGE_S,
-                rrf_k=self.settings.rrf_k,
-                constraint=retrieval_filter(principal, _compiled(filter)),
+            hits = (
+                []
+                if not searchable
+                else self.index.search(
+                    state.index_name,
+                    mode=mode,
+                    k=candidate_pool(k) if mode == "hybrid" or rerank or diversify else k,
+                    query_text=query,
+                    query_vector=vector,
+                    hidden=snapshot.hidden_rows(),
+                    # Rows another process changed moments ago may not be in a bounded-staleness read yet.
+                    strong=time.time() - state.changed_at < FRESH_CHANGE_S,
+                    rrf_k=self.settings.rrf_k,
+                    constraint=retrieval_filter(principal, _compiled(filter)),
+                )
             )
             # The catalog is authoritative: a changed ACL or a removed document is enforced here
             # even while its index rows are still being rewritten.

@@ -315,6 +315,8 @@ def _probes(world: World, targets: Targets) -> list[Probe]:
             _row(DENIED, DENIED, MISSING, OK, DENIED),
             path=lambda key: f"/v1/keys/{doomed_keys[f'b-{key}']}",
         ),
+        # MCP (cairn.mcp): any valid key may list the tools; what each tool returns is the key's own view.
+        Probe("POST", "/mcp", "tools/list", EVERYONE, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
         # Dropping comes last: a collection may only be dropped by an admin whose tenant owns all of it.
         Probe("DELETE", "/v1/collections/{name}", "A's alone", A_ADMIN, path="/v1/collections/scratch_a"),
         Probe("DELETE", "/v1/collections/{name}", "B's alone", B_ADMIN, path="/v1/collections/scratch_b"),
@@ -780,8 +782,9 @@ def test_generated_requests_to_every_operation_never_get_a_server_error(world: W
     app = create_app(world.cairn, limits=ServiceLimits(requests_per_minute=1_000_000))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    # The API's own docs, and the web UI's page (static and public; its data comes through the API).
-    undocumented = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", *UI_ROUTES}
+    # The API's own docs, the web UI's page (static and public; its data comes through the API), and MCP's
+    # JSON-RPC endpoint (described by its own tools/list; probed in the matrix above and in test_mcp.py).
+    undocumented = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/mcp", *UI_ROUTES}
     assert {op.label for op in operations} == {
         f"{m} {p}" for m, p in _app_routes(world.client) if p not in undocumented
     }

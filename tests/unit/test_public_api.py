@@ -10,6 +10,7 @@ def test_public_api_is_exactly_this() -> None:
             "CairnError",
             "Chunk",
             "Citation",
+            "Client",
             "CollectionInfo",
             "DocumentInfo",
             "DocumentVersionInfo",

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn.cli import audit, bench, catalog, collections, docs, keys, maintenance, serve, stack, worker
+from cairn.cli import audit, bench, catalog, collections, docs, keys, maintenance, mcp, serve, stack, worker
 from cairn.cli.eval import evaluate
 from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json, render
 from cairn.core import Cairn
@@ -240,6 +240,7 @@ app.add_typer(catalog.app, name="catalog")
 maintenance.register(app)
 app.command()(serve.serve)
 app.command()(worker.worker)
+app.command()(mcp.mcp)
 app.command("eval")(evaluate)
 
 

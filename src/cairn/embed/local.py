@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from cairn._spawn import spawn_context
 from cairn.errors import EmbeddingError
 
 __all__ = ["PACKAGED_MODELS", "SentenceTransformerEmbedder", "load_embedder"]
@@ -210,7 +210,7 @@ class SentenceTransformerEmbedder:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=spawn_context(),  # never runs the user's __main__ again (cairn._spawn)
                 initializer=_start_worker,
                 initargs=(self._path, self._device),
             )

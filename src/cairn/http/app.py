@@ -46,6 +46,7 @@ from cairn.errors import (
     StorageError,
     Unauthenticated,
 )
+from cairn.mcp import MCPEndpoint, mount_mcp
 
 from .jobs import JobBoard
 from .streams import StreamBudget
@@ -220,9 +221,12 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.jobs.start()
-        yield
-        app.state.jobs.close()
-        app.state.streams.close()
+        try:
+            async with app.state.mcp.running():  # the MCP endpoint's transport lives as long as the app
+                yield
+        finally:
+            app.state.jobs.close()
+            app.state.streams.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -308,6 +312,9 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
         return who
 
     app.state.principal_dependency = principal
+    # MCP over streamable HTTP at /mcp (cairn.mcp.http): every request authenticated by `principal`, as above.
+    app.state.mcp = MCPEndpoint(cairn, principal, dev=dev)
+    mount_mcp(app, app.state.mcp)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

@@ -9,6 +9,8 @@ parser itself.
 
 Workers are forked from a forkserver that has imported the parsers once, so a replacement
 starts in milliseconds and shares no threads or locks with the (multi-threaded) ingest process.
+They are started through `cairn._spawn`, so they never run the user's ``__main__`` again (a
+script without a main guard would otherwise be run once more in every worker).
 Files are handed out in order, up to ``window`` files ahead of the consumer, and results come
 back as they finish: a slow file (a long scanned PDF) never holds up the files behind it, and
 while the ingest process embeds one batch, the workers parse the next files.
@@ -17,7 +19,6 @@ while the ingest process embeds one batch, the workers parse the next files.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import resource
 import signal
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
+from cairn._spawn import forkserver_context
 from cairn.embed.local import WORKER_NICENESS
 from cairn.errors import LimitExceeded, ParseError, UnsupportedFormat
 from cairn.models import FailedFile
@@ -89,7 +91,7 @@ class ParsePool:
 
     def _ensure(self) -> ProcessPool:
         if self._pool is None or not self._pool.active:
-            context = multiprocessing.get_context("forkserver")
+            context = forkserver_context()
             context.set_forkserver_preload(_PRELOAD)
             self._pool = ProcessPool(
                 max_workers=self.workers,
