@@ -47,6 +47,7 @@ from cairn.errors import (
     Unauthenticated,
 )
 from cairn.generate.answer import AnswerStream
+from cairn.generate.conversation import Turn
 from cairn.index.milvus import SearchMode
 from cairn.ingest import discover
 from cairn.jobs import Job
@@ -212,9 +213,19 @@ class Client:
         k: int = 10,
         mode: SearchMode = "hybrid",
         filter: str | dict[str, object] | list[object] | None = None,  # noqa: A002 - the API's word
+        rerank: bool = False,
+        diversify: bool = False,
     ) -> SearchResult:
         """The *k* passages that best match *query* among the documents the key may see (`Cairn.search`)."""
-        body = {"query": query, "collection": self._name(collection), "k": k, "mode": mode, "filter": filter}
+        body = {
+            "query": query,
+            "collection": self._name(collection),
+            "k": k,
+            "mode": mode,
+            "filter": filter,
+            "rerank": rerank,
+            "diversify": diversify,
+        }
         return SearchResult.model_validate(self._json("POST", "/v1/search", json=body))
 
     def ask(
@@ -225,9 +236,10 @@ class Client:
         k: int = 8,
         rerank: bool = False,
         diversify: bool = False,
+        history: Sequence[Turn] = (),
     ) -> Answer:
         """A grounded answer whose citations are verified, from the passages the key may see (`Cairn.ask`)."""
-        body = self._ask_body(question, collection, k, rerank, diversify, stream=False)
+        body = self._ask_body(question, collection, k, rerank, diversify, history, stream=False)
         return Answer.model_validate(self._json("POST", "/v1/ask", json=body))
 
     def ask_stream(
@@ -238,12 +250,13 @@ class Client:
         k: int = 8,
         rerank: bool = False,
         diversify: bool = False,
+        history: Sequence[Turn] = (),
     ) -> RemoteAnswerStream:
         """The answer as text pieces while the service generates it; ``.result()`` is the `Answer`.
 
         The request is answered before this returns, so a refused key or a missing collection raises here.
         """
-        body = self._ask_body(question, collection, k, rerank, diversify, stream=True)
+        body = self._ask_body(question, collection, k, rerank, diversify, history, stream=True)
         request = self._http.build_request("POST", "/v1/ask", json=body)
         return RemoteAnswerStream(self._send(request, stream=True))
 
@@ -414,7 +427,15 @@ class Client:
         return f"{self._collection_path(collection)}/documents/{_segment(ref)}"
 
     def _ask_body(
-        self, question: str, collection: str | None, k: int, rerank: bool, diversify: bool, *, stream: bool
+        self,
+        question: str,
+        collection: str | None,
+        k: int,
+        rerank: bool,
+        diversify: bool,
+        history: Sequence[Turn],
+        *,
+        stream: bool,
     ) -> dict[str, Any]:
         return {
             "question": question,
@@ -422,6 +443,7 @@ class Client:
             "k": k,
             "rerank": rerank,
             "diversify": diversify,
+            "history": [{"role": turn.role, "content": turn.content} for turn in history],
             "stream": stream,
         }
 

@@ -194,3 +194,38 @@ def test_a_request_that_runs_out_of_time_gets_a_json_504(cairn: Cairn, monkeypat
         response = client.post("/v1/search", json={"query": "anything"}, headers=auth(token))
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "timeout"
+
+
+def test_search_options_and_conversation_history_reach_cairn(
+    cairn: Cairn, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/v1/search passes rerank/diversify and /v1/ask passes the conversation's earlier turns through to the same
+    `Cairn` methods (so `cairn.Client` offers them too): the hits equal the local call's, and the follow-up is
+    rewritten with exactly the turns sent."""
+    from cairn.generate.conversation import Turn
+    from cairn.http import create_app
+
+    cairn.ingest([docs])
+    history = [
+        Turn(role="user", content="How much sick leave do we get?"),
+        Turn(role="assistant", content="Sick leave is 15 days per year."),
+    ]
+    seen: list[list[Turn]] = []
+    rewrite = cairn.generation.standalone
+
+    def spy(question: str, turns: list[Turn]) -> str:
+        seen.append(list(turns))
+        return rewrite(question, turns)
+
+    monkeypatch.setattr(cairn.generation, "standalone", spy)
+    with TestClient(create_app(cairn, dev=True)) as client:
+        searched = client.post("/v1/search", json={"query": "leave", "k": 2, "diversify": True})
+        asked = client.post(
+            "/v1/ask", json={"question": "And does it need a note?", "history": [vars(t) for t in history]}
+        )
+    assert searched.status_code == 200, searched.text
+    local_hits = cairn.search("leave", k=2, diversify=True).hits
+    assert [h["chunk_id"] for h in searched.json()["hits"]] == [h.chunk_id for h in local_hits]
+    assert asked.status_code == 200, asked.text
+    assert seen == [history]
+    assert "note after three days" in asked.json()["answer"]

@@ -38,6 +38,13 @@ class SearchBody(BaseModel):
     filter: str | dict[str, Any] | list[Any] | None = Field(
         default=None, description='A filter such as `mime = "application/pdf"`, or its JSON form.'
     )
+    rerank: bool = Field(default=False, description="Rerank a wider candidate pool with the cross-encoder.")
+    diversify: bool = Field(default=False, description="Choose the hits by MMR, so near-duplicates do not crowd.")
+
+
+class TurnBody(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
 
 
 class AskBody(BaseModel):
@@ -47,6 +54,9 @@ class AskBody(BaseModel):
     stream: bool = False
     rerank: bool = Field(default=False, description="Rerank a wider candidate pool with the cross-encoder.")
     diversify: bool = Field(default=False, description="Choose passages by MMR, so near-duplicates do not crowd.")
+    history: list[TurnBody] = Field(
+        default_factory=list, max_length=50, description="Earlier turns, oldest first: a follow-up is made standalone."
+    )
 
 
 class ChatContentPart(BaseModel):
@@ -148,7 +158,14 @@ def register(app: FastAPI) -> None:
     def search(body: SearchBody, principal: Caller) -> SearchResult:
         """The passages that best match the query, among the documents the key may see."""
         return cairn.search(
-            body.query, collection=body.collection, k=body.k, mode=body.mode, principal=principal, filter=body.filter
+            body.query,
+            collection=body.collection,
+            k=body.k,
+            mode=body.mode,
+            principal=principal,
+            filter=body.filter,
+            rerank=body.rerank,
+            diversify=body.diversify,
         )
 
     @app.post("/v1/ask", tags=["retrieval"], response_model=None)
@@ -162,6 +179,7 @@ def register(app: FastAPI) -> None:
             "principal": principal,
             "rerank": body.rerank,
             "diversify": body.diversify,
+            "history": [Turn(role=turn.role, content=turn.content) for turn in body.history],
         }
         if not body.stream:
             return cairn.ask(body.question, **options)
