@@ -216,7 +216,7 @@ def test_another_tenants_text_is_not_revealed_by_the_embedding_cache(cairn: Cair
     embedded: dict[str, int] = {}
     for name in ("right.md", "wrong.md"):
         before = spy.embedded  # type: ignore[attr-defined]
-        cairn.ingest([guesses / name], principal=globex)
+        cairn.ingest([guesses / name], collection="guesses", principal=globex)  # globex's own collection
         embedded[name] = spy.embedded - before  # type: ignore[attr-defined]
     assert embedded["right.md"] == embedded["wrong.md"] > 0
     (tmp_path / "acme" / "copy").mkdir()

@@ -12,11 +12,14 @@ step rolls back with its transaction and leaves the previous schema and data as 
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -28,7 +31,18 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from cairn.errors import CatalogError
 
-__all__ = ["catalog_engine", "current_revision", "head_revision", "migrate", "write_transaction"]
+__all__ = [
+    "TransientCatalogError",
+    "catalog_engine",
+    "current_revision",
+    "head_revision",
+    "migrate",
+    "retried",
+    "write_transaction",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Any number; the same in every process: the advisory lock that serialises migrations on PostgreSQL.
 _MIGRATION_LOCK = 0x6361_6972_6E00
@@ -81,7 +95,35 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             with connection.begin():
                 yield connection
     except DBAPIError as exc:
+        if _transient(exc):
+            raise TransientCatalogError(_describe(engine, exc)) from exc
         raise CatalogError(_describe(engine, exc)) from exc
+
+
+class TransientCatalogError(CatalogError):
+    """A write transaction lost a race (a deadlock, a serialization failure, a busy SQLite file): retry it."""
+
+
+def _transient(exc: DBAPIError) -> bool:
+    state = getattr(exc.orig, "sqlstate", None)
+    return state in ("40P01", "40001") or "database is locked" in str(exc.orig)
+
+
+def retried(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a catalog write again (its transaction rolled back whole) when it lost a race; give up after 6 tries."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(6):
+            try:
+                return method(*args, **kwargs)
+            except TransientCatalogError:
+                if attempt == 5:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return run
 
 
 def _describe(engine: Engine, exc: SQLAlchemyError) -> str:

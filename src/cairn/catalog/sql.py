@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from cairn.catalog import schema as t
-from cairn.catalog.engine import catalog_engine, migrate, write_transaction
+from cairn.catalog.engine import catalog_engine, migrate, retried, write_transaction
 from cairn.catalog.records import (
     CollectionState,
     DocumentRecord,
@@ -103,6 +103,7 @@ class SqlCatalog:
             row = connection.execute(select(t.collections).where(t.collections.c.name == name)).mappings().first()
         return _collection_state(row) if row is not None else None
 
+    @retried
     def ensure_collection(self, name: str, *, embed_model: str, dim: int) -> CollectionState:
         """The collection, created with *embed_model* and *dim* if it does not exist yet."""
         with self._write() as connection:
@@ -135,6 +136,7 @@ class SqlCatalog:
                 )
             )
 
+    @retried
     def switch_generation(
         self, name: str, *, generation: int, embed_model: str, dim: int, chunk_keys: dict[RowSet, str]
     ) -> None:
@@ -151,6 +153,7 @@ class SqlCatalog:
                 )
             connection.execute(delete(t.retired).where(t.retired.c.collection == name))
 
+    @retried
     def hold_maintenance(self, name: str, holder: str, *, ttl_s: float) -> bool:
         """Take (or renew) the collection's maintenance lease; False while another holder has it."""
         now = time.time()
@@ -352,6 +355,7 @@ class SqlCatalog:
             )
 
     # -- writing versions ----------------------------------------------------------------------
+    @retried
     def reserve(
         self,
         collection: str,
@@ -366,9 +370,11 @@ class SqlCatalog:
         found by its source: a draft for a source another writer has just created gets that document's id.
         """
         now = time.time()
-        reserved: list[tuple[DocumentRecord, VersionRecord]] = []
+        reserved: dict[int, tuple[DocumentRecord, VersionRecord]] = {}
         with self._write() as connection:
-            for draft in drafts:
+            # Create missing documents in source order, then lock every document in doc id order, the order
+            # every other write transaction locks them in, so two writers never wait for each other in a circle.
+            for draft in sorted(drafts, key=lambda d: d.source):
                 _insert_ignore(
                     connection,
                     t.documents,
@@ -382,9 +388,11 @@ class SqlCatalog:
                         "updated_at": now,
                     },
                 )
-                # The source is unique in a collection: a writer that lost the race to create the document
-                # gets the winner's id, so both write versions of one document.
-                row = _locked_source(connection, collection, draft.source)
+            # The source is unique in a collection: a writer that lost the race to create the document
+            # gets the winner's id, so both write versions of one document.
+            rows = _locked_sources(connection, collection, [draft.source for draft in drafts])
+            for position, draft in sorted(enumerate(drafts), key=lambda item: rows[item[1].source]["doc_id"]):
+                row = rows[draft.source]
                 doc_id = row["doc_id"]
                 latest = connection.execute(
                     select(func.max(t.versions.c.version)).where(
@@ -419,9 +427,10 @@ class SqlCatalog:
                 document.tenant = draft.tenant or document.tenant
                 if draft.allowed is not None:
                     document.allowed = list(draft.allowed)
-                reserved.append((document, version))
-        return reserved
+                reserved[position] = (document, version)
+        return [reserved[position] for position in range(len(drafts))]
 
+    @retried
     def publish(
         self, collection: str, versions: Sequence[tuple[VersionDraft, int]], *, generation: int
     ) -> list[Publication]:
@@ -466,6 +475,7 @@ class SqlCatalog:
             _touch(connection, collection, now)
         return outcomes
 
+    @retried
     def take_down(self, collection: str, doc_ids: Sequence[str], *, generation: int) -> list[DocumentRecord]:
         """Make live documents not live (their versions stay); return them as they were."""
         now = time.time()
@@ -483,6 +493,7 @@ class SqlCatalog:
             _touch(connection, collection, now)
         return taken
 
+    @retried
     def set_access(
         self, collection: str, doc_ids: Sequence[str], *, tenant: str, allowed: Sequence[str] | None
     ) -> list[DocumentRecord]:
@@ -528,6 +539,7 @@ class SqlCatalog:
             ).all()
         return {str(digest): int(count) for digest, count in rows}
 
+    @retried
     def load_collection(
         self, state: CollectionState, documents: Sequence[DocumentRecord], *, hidden: Sequence[RowSet] = ()
     ) -> bool:
@@ -596,6 +608,7 @@ class SqlCatalog:
                 for r in rows
             ]
 
+    @retried
     def abandon(self, collection: str, rowsets: Sequence[RowSet], *, generation: int) -> None:
         """Give up pending versions whose writer is gone: forget them and retire their rows (now)."""
         with self._write() as connection:
@@ -618,6 +631,7 @@ class SqlCatalog:
             ).all()
         return [(RowSet(doc_id=d, version=v), int(g)) for d, v, g in rows]
 
+    @retried
     def forget_retired(self, collection: str, rowsets: Sequence[RowSet]) -> None:
         """The retired rows are deleted from the index: stop hiding them (one primary-key delete each)."""
         if not rowsets:
@@ -726,16 +740,19 @@ def _touch(connection: Connection, collection: str, now: float) -> None:
     connection.execute(update(t.collections).where(t.collections.c.name == collection).values(changed_at=now))
 
 
-def _locked_source(connection: Connection, collection: str, source: str) -> Any:
-    return (
-        connection.execute(
+def _locked_sources(connection: Connection, collection: str, sources: Sequence[str]) -> dict[str, Any]:
+    """The documents of *sources*, each locked for this transaction, locked in doc id order."""
+    found: dict[str, Any] = {}
+    unique = sorted(set(sources))
+    for start in range(0, len(unique), _PAGE):
+        rows = connection.execute(
             select(t.documents)
-            .where(t.documents.c.collection == collection, t.documents.c.source == source)
+            .where(t.documents.c.collection == collection, t.documents.c.source.in_(unique[start : start + _PAGE]))
+            .order_by(t.documents.c.doc_id)
             .with_for_update()
-        )
-        .mappings()
-        .one()
-    )
+        ).mappings()
+        found.update({row["source"]: row for row in rows})
+    return found
 
 
 def _retire(connection: Connection, collection: str, rowsets: Sequence[RowSet], generation: int, at: float) -> None:
