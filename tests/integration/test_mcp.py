@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,13 +82,18 @@ def text_of(result: CallToolResult) -> str:
 
 
 def run(scenario: Callable[[], Awaitable[T]], timeout: float = 300) -> T:
-    """Run an async scenario to its end, failing (not hanging) after *timeout* seconds."""
+    """Run an async scenario to its end, failing (not hanging) after *timeout* seconds.
+
+    It runs in a thread of its own: Playwright's sync API (the e2e tests, earlier in the same session) leaves
+    an event loop marked as running in the main thread, where `anyio.run` would refuse to start another.
+    """
 
     async def bounded() -> T:
         with anyio.fail_after(timeout):
             return await scenario()
 
-    return anyio.run(bounded)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-client") as pool:
+        return pool.submit(anyio.run, bounded).result()
 
 
 # -- streamable HTTP --------------------------------------------------------------------------------

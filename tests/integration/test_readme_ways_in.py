@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,9 @@ def _tool_names(session_factory: Any) -> list[str]:
             await session.initialize()
             return sorted(tool.name for tool in (await session.list_tools()).tools)
 
-    return anyio.run(scenario)
+    # In a thread of its own: Playwright's sync API (e2e tests) may leave a loop marked running in this thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, scenario).result()
 
 
 def test_the_mcp_configuration_reaches_both_servers(served: dict[str, Any]) -> None:
