@@ -318,6 +318,12 @@ class Ingestor:
         assert document is not None
         report.skipped.extend(document.skipped)
         report.failed.extend(document.failed)
+        report.warnings.extend(
+            warning.model_copy(update={"path": source + warning.path.removeprefix(parsed.path)})
+            if warning.path.startswith(parsed.path)
+            else warning
+            for warning in document.warnings
+        )
         record = known.get(source)
         doc_id = record.doc_id if record is not None else new_document_id()
         try:

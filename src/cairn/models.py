@@ -107,12 +107,24 @@ class FailedFile(BaseModel):
     error: str
 
 
+class FileWarning(BaseModel):
+    """Local damage in a file that was ingested all the same: ``message`` says what was left out and where.
+
+    ``path`` names the file, or the member of an archive or email (``mail.zip › notes.csv``).
+    """
+
+    path: str
+    message: str
+
+
 class IngestReport(BaseModel):
     """The outcome of one ingest run.
 
     ``formats`` counts the files ingested per format (``{"PDF": 3, "DOCX": 1}``). ``skipped``
     lists files (and archive or email members) of kinds cairn does not index; ``failed`` lists
-    those that could not be read or parsed, each with the reason. ``seconds`` is the time spent
+    those that could not be read or parsed, each with the reason. ``warnings`` lists local damage
+    in files that were ingested all the same (a cue with impossible times, a JSON Lines line that
+    is not JSON): what was left out or repaired, and where. ``seconds`` is the time spent
     per stage; ``parse`` adds up the parser processes' time, which runs in parallel with the
     rest, and ``parse_wait`` is how long the pipeline waited for a parser.
     """
@@ -127,6 +139,7 @@ class IngestReport(BaseModel):
     formats: dict[str, int] = Field(default_factory=dict)
     skipped: list[FailedFile] = Field(default_factory=list)
     failed: list[FailedFile] = Field(default_factory=list)
+    warnings: list[FileWarning] = Field(default_factory=list)
     seconds: dict[str, float] = Field(default_factory=dict)
 
 

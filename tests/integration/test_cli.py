@@ -41,6 +41,7 @@ def test_ingest_search_ask_json_shapes(run, docs: Path) -> None:  # type: ignore
         "formats",
         "skipped",
         "failed",
+        "warnings",
         "seconds",
     }
     assert sum(report["formats"].values()) == report["ingested"]

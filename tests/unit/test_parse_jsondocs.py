@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from cairn.errors import ParseError
 from cairn.models import Element
 from cairn.parse.jsondocs import parse_json, parse_jsonl, record_text
+from cairn.parse.salvage import collecting
 
 REAL = Path(__file__).parent.parent / "fixtures" / "real" / "formats"
 
@@ -229,14 +231,16 @@ def test_jsonl_records_carry_their_line_and_keep_their_shape() -> None:
     assert elements[1].location.time_start == 1.0
 
 
-def test_jsonl_bad_line_is_named() -> None:
-    """One invalid line fails the file with a message naming that line and what to do."""
+def test_jsonl_bad_line_is_left_out_with_a_warning_naming_it() -> None:
+    """One invalid line costs only that line: the others are kept and a warning names it."""
     data = b'{"a": 1}\n{"b": 2}\n\n{"c": 3,}\n'
 
-    with pytest.raises(ParseError, match=r"^line 4 is not valid JSON: .*; fix or remove that line$") as caught:
-        parse_jsonl(data)
+    with collecting() as warnings:
+        elements = parse_jsonl(data)
 
-    assert isinstance(caught.value.__cause__, json.JSONDecodeError)
+    assert [e.text for e in elements] == ["a: 1", "b: 2"]
+    assert len(warnings) == 1
+    assert re.fullmatch(r"line 4 is not valid JSON: .*; the line was left out", warnings[0])
 
 
 def test_broken_json_names_line_and_column() -> None:
@@ -254,10 +258,16 @@ def test_several_json_values_suggest_jsonl() -> None:
 
 
 def test_deeply_nested_json_is_a_parse_error_not_a_crash() -> None:
-    """Nesting beyond Python's recursion limit raises ParseError, not RecursionError."""
-    for parse in (parse_json, parse_jsonl):
-        with pytest.raises(ParseError, match="too deeply"):
-            parse(b"[" * 200_000 + b"]" * 200_000)
+    """Nesting beyond Python's recursion limit raises ParseError, not RecursionError; in JSON Lines it costs
+    only its line, left out with a warning that says why."""
+    from cairn.parse.salvage import collecting
+
+    with pytest.raises(ParseError, match="too deeply"):
+        parse_json(b"[" * 200_000 + b"]" * 200_000)
+    with collecting() as warnings:
+        kept = parse_jsonl(b"[" * 200_000 + b"]" * 200_000 + b'\n{"title": "fine", "body": "still here"}\n')
+    assert [w for w in warnings if "too deeply" in w and "line 1" in w]
+    assert any("still here" in element.text for element in kept)
 
 
 def test_nesting_python_can_read_is_rendered_iteratively() -> None:

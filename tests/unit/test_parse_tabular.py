@@ -7,12 +7,11 @@ import io
 import json
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.errors import ParseError
 from cairn.models import Element, Location
+from cairn.parse.salvage import collecting
 from cairn.parse.tabular import format_row, parse_csv, parse_tsv, table_elements
 
 REAL = Path(__file__).parent.parent / "fixtures" / "real" / "formats"
@@ -109,21 +108,27 @@ def test_nul_bytes_are_dropped_instead_of_crashing_the_reader() -> None:
     assert [e.text for e in parse_csv(b"na\x00me,age\nAl\x00ice,3\x000\n")] == ["name: Alice; age: 30"]
 
 
-def test_field_beyond_the_csv_size_limit_is_a_parse_error() -> None:
-    """An over-long field (typically an unclosed quote) fails with a message that says what to check."""
-    data = b'id,note\n1,"' + b"x" * (csv.field_size_limit() + 10) + b'"\n'
+def test_field_beyond_the_csv_size_limit_is_read_literally_with_a_warning() -> None:
+    """An over-long field (typically an unclosed quote) costs its row only; the warning says what to check."""
+    data = b'id,note\n1,"' + b"x" * (csv.field_size_limit() + 10) + b"\n2,fine\n"
 
-    with pytest.raises(ParseError, match="never closed") as caught:
-        parse_csv(data)
+    with collecting() as warnings:
+        elements = parse_csv(data)
 
-    assert isinstance(caught.value.__cause__, csv.Error)
+    assert [e.location.row_start for e in elements] == [2, 3]
+    assert elements[1].text == "id: 2; note: fine"
+    assert warnings == [
+        "row 2: a quote opened there is never closed; the row was read with its quotes as plain characters"
+    ]
 
 
 def test_unclosed_quote_at_end_of_file_keeps_the_text() -> None:
-    """A quote that is never closed swallows the rest of the file into one value; nothing is lost."""
-    elements = parse_csv(b'a,b\n"open,2\n3,4\n')
+    """A quote that is never closed no longer swallows the rest of the file: each row keeps its own values."""
+    with collecting() as warnings:
+        elements = parse_csv(b'a,b\n"open,2\n3,4\n')
 
-    assert _rows(elements) == [("a: open,2\n3,4", 2, 3)]
+    assert _rows(elements) == [('a: "open; b: 2', 2, None), ("a: 3; b: 4", 3, None)]
+    assert len(warnings) == 1
 
 
 def test_ragged_rows_keep_every_value() -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cairn.errors import ParseError
 from cairn.models import Element
+from cairn.parse.salvage import collecting
 from cairn.parse.transcripts import parse_srt, parse_vtt, whisper_segments
 
 REAL = Path(__file__).parent.parent / "fixtures" / "real" / "formats"
@@ -68,14 +69,17 @@ def test_vtt_lone_angle_brackets_stay_text() -> None:
         ("--> 00:00:01.000", "not a cue timing line"),
     ],
 )
-def test_vtt_bad_timing_is_a_parse_error_naming_the_line(timing: str, named: str) -> None:
-    """A malformed cue timing is reported with its line number, not silently skipped."""
+def test_vtt_bad_timing_leaves_out_the_cue_with_a_warning_naming_the_line(timing: str, named: str) -> None:
+    """A malformed cue timing costs that cue, is reported with its line number, and the rest is kept."""
     vtt = f"WEBVTT\n\n00:00.000 --> 00:01.000\nfine\n\n{timing}\nbroken cue\n".encode()
 
-    with pytest.raises(ParseError, match="line 6") as caught:
-        parse_vtt(vtt)
+    with collecting() as warnings:
+        elements = parse_vtt(vtt)
 
-    assert named in str(caught.value)
+    assert [e.text for e in elements] == ["fine"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("line 6: ")
+    assert named in warnings[0]
 
 
 def test_vtt_without_header_is_rejected() -> None:
@@ -94,12 +98,15 @@ def test_srt_cues_with_bom_crlf_markup_and_ssa_overrides() -> None:
     assert _cues(parse_srt(srt)) == [("Hello", 1.0, 2.0), ("Line one\nLine two", 3.5, 5.0)]
 
 
-def test_srt_bad_timestamp_names_the_line() -> None:
-    """An SRT timing with 99 seconds is a ParseError naming its line."""
+def test_srt_bad_timestamp_leaves_out_the_cue_with_a_warning_naming_the_line() -> None:
+    """An SRT timing with 99 seconds costs its cue, with a warning naming its line."""
     srt = b"1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:03,000 --> 00:00:99,000\nbad\n"
 
-    with pytest.raises(ParseError, match=r"line 6: '00:00:99,000'"):
-        parse_srt(srt)
+    with collecting() as warnings:
+        elements = parse_srt(srt)
+
+    assert _cues(elements) == [("ok", 1.0, 2.0)]
+    assert [w.split(" is ")[0] for w in warnings] == ["line 6: '00:00:99,000'"]
 
 
 def test_text_that_is_not_srt_is_rejected() -> None:

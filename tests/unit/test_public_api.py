@@ -16,6 +16,7 @@ def test_public_api_is_exactly_this() -> None:
             "DocumentVersionInfo",
             "Element",
             "FailedFile",
+            "FileWarning",
             "IngestReport",
             "Location",
             "SearchHit",

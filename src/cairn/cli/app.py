@@ -122,6 +122,11 @@ def _show_ingest(report: IngestReport) -> None:
             for entry in files:
                 table.add_row(escape(entry.path), escape(entry.error))
             console.print(table)
+    if report.warnings:
+        table = Table("file", "what was left out or repaired", title="Ingested with warnings", title_justify="left")
+        for warning in report.warnings:
+            table.add_row(escape(warning.path), escape(warning.message))
+        console.print(table)
     if report.skipped:
         console.print(f"[dim]cairn indexes {escape(SUPPORTED_FORMATS)}.[/]")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from cairn.auth import Principal
 from cairn.errors import NotFound
 from cairn.jobs import Job, JobQueue, Worker, queue_for
-from cairn.models import FailedFile
+from cairn.models import FailedFile, FileWarning
 
 if TYPE_CHECKING:
     from cairn.core import Cairn
@@ -91,7 +91,11 @@ def shown(job: Job, principal: Principal | None) -> Job:
     if report is not None:
         hidden = [FailedFile(path=_HIDDEN, error=_HIDDEN)]
         report = report.model_copy(
-            update={"failed": hidden * len(report.failed), "skipped": hidden * len(report.skipped)}
+            update={
+                "failed": hidden * len(report.failed),
+                "skipped": hidden * len(report.skipped),
+                "warnings": [FileWarning(path=_HIDDEN, message=_HIDDEN)] * len(report.warnings),
+            }
         )
     error = "the job failed; the key that started it can see why" if job.error is not None else None
     return job.model_copy(update={"current": None, "report": report, "error": error})

@@ -37,7 +37,7 @@ from cairn.errors import CairnError, Forbidden, InvalidRequest, LimitExceeded, N
 from cairn.ingest import IngestProgress
 from cairn.jobs.queue import ClaimedJob, Job, JobQueue
 from cairn.localfiles import private_dir
-from cairn.models import FailedFile, IngestReport
+from cairn.models import FailedFile, FileWarning, IngestReport
 from cairn.settings import validate_collection_name
 
 if TYPE_CHECKING:
@@ -274,6 +274,7 @@ def _named(report: IngestReport, names: dict[str, str], workspace: Path) -> Inge
 
     for entries in (report.failed, report.skipped):
         entries[:] = [FailedFile(path=clean(entry.path), error=clean(entry.error)) for entry in entries]
+    report.warnings = [FileWarning(path=clean(entry.path), message=clean(entry.message)) for entry in report.warnings]
     return report
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
+import zlib
 
 from cairn.errors import LimitExceeded, ParseError
 from cairn.models import Element, FailedFile
@@ -54,7 +55,7 @@ def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, context: ParseContext
     try:
         with archive.open(info) as member:
             payload = member.read(info.file_size + 1)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
         raise ParseError(f"member {name!r} cannot be decompressed ({exc})") from exc
     if len(payload) > info.file_size:
         raise LimitExceeded(

@@ -5,7 +5,9 @@ which detects the member's type, parses it as a document of its own, and prefixe
 ``Location.member`` with the member's name. Limits on nesting depth, member count and expanded
 bytes are shared across the whole outer file, so a bomb cannot escape them by nesting. A member
 that is skipped (unsupported type) or fails to parse is recorded in ``problems`` and costs only
-that member; exceeding a limit stops the whole file with `LimitExceeded`.
+that member; exceeding a limit stops the whole file with `LimitExceeded`. Local damage a parser
+worked around (see `cairn.parse.salvage`) is recorded in ``warnings``, under the file or member
+it was found in.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cairn.errors import LimitExceeded, ParseError, UnsupportedFormat
-from cairn.models import Element, FailedFile
+from cairn.models import Element, FailedFile, FileWarning
 
 __all__ = ["MEMBER_SEPARATOR", "ParseContext", "ParseLimits"]
 
@@ -41,13 +43,14 @@ class _Budget:
 
 @dataclass
 class ParseContext:
-    """The state of parsing one file: its path, limits, nesting and member-level problems."""
+    """The state of parsing one file: its path, limits, nesting, member-level problems and warnings."""
 
     path: str
     limits: ParseLimits = field(default_factory=ParseLimits)
     members: tuple[str, ...] = ()
     problems: list[FailedFile] = field(default_factory=list)
     skipped: list[FailedFile] = field(default_factory=list)
+    warnings: list[FileWarning] = field(default_factory=list)
     _budget: _Budget = field(default_factory=_Budget)
 
     @property
@@ -96,6 +99,7 @@ class ParseContext:
             members=(*self.members, name),
             problems=self.problems,
             skipped=self.skipped,
+            warnings=self.warnings,
             _budget=self._budget,
         )
         try:

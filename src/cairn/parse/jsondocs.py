@@ -16,7 +16,8 @@ record. Generic records of a list carry their 1-based position as ``row_start``.
 each non-blank line is a record and every element carries its line number.
 
 Invalid UTF-8 is decoded leniently; nesting too deep for Python's parser, and every other
-malformed input, raises `ParseError` naming the line.
+malformed input, raises `ParseError` naming the line; in JSON Lines that costs only the line,
+which is left out with a warning (`cairn.parse.salvage`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Mapping
 from cairn.errors import ParseError
 from cairn.models import Element, Location
 
+from .salvage import warn
 from .text import decode_bytes, make_element, normalize_newlines
 from .tickets import ticket_elements, ticket_from_record
 from .transcripts import is_whisper_segment, is_whisper_transcript, segment_cue, whisper_segments
@@ -187,19 +189,21 @@ def parse_json(data: bytes) -> list[Element]:
 def parse_jsonl(data: bytes) -> list[Element]:
     """Parse JSON Lines: each non-blank line is one record, classified like a JSON record.
 
-    Raises:
-        ParseError: a line is not valid JSON ("line 17 is not valid JSON: ...").
+    A line that is not valid JSON, or holds a malformed record (a Whisper segment with bad times),
+    is left out with a warning that names it ("line 17 is not valid JSON: ...; the line was left
+    out"); the other lines are kept.
     """
     elements: list[Element] = []
     for number, line in enumerate(normalize_newlines(decode_bytes(data)).split("\n"), start=1):
         if not line.strip():
             continue
         where = f"line {number}"
-        record = _load(line, where, "fix or remove that line")
         location = Location(line_start=number, line_end=number)
-        if isinstance(record, list):  # a line holding a batch of records
-            for item in record:
-                elements.extend(_record_elements(item, location, where))
-        else:
-            elements.extend(_record_elements(record, location, where))
+        try:
+            record = _load(line, where, "the line was left out")
+            items = record if isinstance(record, list) else [record]  # a line may hold a batch of records
+            elements.extend(element for item in items for element in _record_elements(item, location, where))
+        except ParseError as exc:
+            message = str(exc)
+            warn(message if "left out" in message else f"{message}; the line was left out")
     return _scrubbed(elements)

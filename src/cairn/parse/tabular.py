@@ -7,6 +7,10 @@ are shared with the other parsers of tables (XLSX sheets, DOCX and PPTX tables).
 
 Row numbers are lines of the file as an editor shows them (the header is row 1 when it is the
 first line); a record whose quoted field spans several lines has ``row_end`` set as well.
+
+Damage costs only its row, with a warning naming it (`cairn.parse.salvage`): a row wider than
+the header keeps its extra values as ``column N``; a stray quote that would swallow the rows
+after it is read as a plain character instead.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ import io
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
-from cairn.errors import ParseError
 from cairn.models import Element, Location
 
+from .salvage import warn
 from .text import clean_text, decode_bytes, make_element, normalize_newlines
 
 __all__ = ["column_name", "format_row", "parse_csv", "parse_tsv", "table_elements"]
@@ -29,6 +33,8 @@ _DELIMITERS = ",;\t|"
 _SNIFF_CHARS = 16 * 1024
 # Share of sample records that must split into the header's column count for comma to win.
 _CONSISTENT_SHARE = 0.8
+# Rows with stray quotes re-read one by one before the rest of the file is read without quoting.
+_MAX_QUOTE_REPAIRS = 50
 
 
 def column_name(name: str) -> str:
@@ -117,25 +123,55 @@ def _dialect(text: str) -> type[csv.Dialect]:
 
 
 def _records(text: str, dialect: type[csv.Dialect]) -> Iterator[tuple[list[str], Location]]:
-    """Each record with the lines it spans (1-based, inclusive)."""
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    last_line = 0
-    try:
-        for record in reader:
-            first_line, last_line = last_line + 1, reader.line_num
-            row_end = last_line if last_line != first_line else None
-            yield record, Location(row_start=first_line, row_end=row_end)
-    except csv.Error as exc:
-        line = reader.line_num
-        if "field larger than field limit" in str(exc):
-            message = (
-                f"a field starting at or before line {line} is longer than {csv.field_size_limit():,} characters, "
-                "the CSV reader's limit; this is usually a quote that is never closed, so check the quoting "
-                "around that line (or store long texts as documents of their own)"
-            )
-        else:
-            message = f"the file is not valid CSV at line {line} ({exc}); check its quoting and delimiters"
-        raise ParseError(message) from exc
+    """Each record with the lines it spans (1-based, inclusive), salvaging rows around bad quoting.
+
+    A quote that opens a field and is never closed (or is closed only by another stray quote
+    rows later) makes the reader swallow the rows after it into one value. Such a record, one
+    spanning lines with an odd number of quotes, or with a width other than the header's, is read
+    again line by line with its quotes taken as plain characters, and a warning names its row.
+    """
+    lines = text.split("\n")
+    quote = dialect.quotechar or '"'
+    done, width, repairs = 0, None, 0  # lines consumed; the header's field count; rows re-read
+    while done < len(lines):
+        # Each repair re-reads the rest of the file: past a bound, the rest is read without quoting.
+        quoting = csv.QUOTE_NONE if repairs >= _MAX_QUOTE_REPAIRS else dialect.quoting
+        reader = csv.reader(io.StringIO("\n".join(lines[done:]), newline=""), dialect, quoting=quoting)
+        last, stray, reason = 0, None, "a quote opened there is never closed"
+        try:
+            for record in reader:
+                first, last = last + 1, reader.line_num
+                if width is None and any(value.strip() for value in record):
+                    width = len(record)
+                if last > first and _is_runaway(record, lines[done + first - 1 : done + last], width, quote):
+                    stray = first
+                    break
+                if width is not None and len(record) > width and last == first:
+                    warn(
+                        f"row {done + first} has {len(record)} fields where the header has {width}; "
+                        f"its values beyond the header were kept as column {width + 1} and on"
+                    )
+                yield record, Location(row_start=done + first, row_end=done + last if last != first else None)
+        except csv.Error as exc:
+            stray = last + 1
+            if "field larger than field limit" not in str(exc):
+                reason = f"it is not valid CSV ({exc})"
+        if stray is None:
+            return
+        row, repairs = done + stray, repairs + 1
+        warn(f"row {row}: {reason}; the row was read with its quotes as plain characters")
+        yield _literal(lines[row - 1], dialect), Location(row_start=row)
+        done = row
+
+
+def _is_runaway(record: list[str], lines: list[str], width: int | None, quote: str) -> bool:
+    """Whether a record spanning ``lines`` is rows swallowed by a stray quote, not one multi-line value."""
+    return sum(line.count(quote) for line in lines) % 2 == 1 or (width is not None and len(record) != width)
+
+
+def _literal(line: str, dialect: type[csv.Dialect]) -> list[str]:
+    """The fields of one line split at the delimiter, quotes kept as plain characters."""
+    return line.split(dialect.delimiter)
 
 
 def _parse(data: bytes, dialect: type[csv.Dialect] | None) -> list[Element]:
@@ -147,8 +183,7 @@ def _parse(data: bytes, dialect: type[csv.Dialect] | None) -> list[Element]:
 def parse_csv(data: bytes) -> list[Element]:
     """Parse comma-separated values (or a sniffed delimiter: ``;``, tab, ``|``) into row elements.
 
-    Raises:
-        ParseError: a field exceeds the csv module's size limit (usually an unclosed quote).
+    Ragged rows and stray quotes are salvaged with a warning naming the row.
     """
     return _parse(data, None)
 
@@ -156,7 +191,6 @@ def parse_csv(data: bytes) -> list[Element]:
 def parse_tsv(data: bytes) -> list[Element]:
     """Parse tab-separated values into row elements; quoted fields are honoured as Excel writes them.
 
-    Raises:
-        ParseError: a field exceeds the csv module's size limit (usually an unclosed quote).
+    Ragged rows and stray quotes are salvaged with a warning naming the row.
     """
     return _parse(data, csv.excel_tab)

@@ -1,7 +1,9 @@
 """Plain-text parsing, and the decoding and cleaning every text-based parser shares.
 
 Decoding never fails: UTF-8 (with or without BOM) and BOM-marked UTF-16/32 are tried first,
-then cp1252, then latin-1, which maps every byte. Cleaning removes characters that carry no
+then cp1252, then latin-1, which maps every byte. UTF-8 with a few invalid bytes (a damaged or
+truncated copy) stays UTF-8: the bytes are replaced with U+FFFD and a warning says how many and
+where (`cairn.parse.salvage`). Cleaning removes characters that carry no
 text (NUL and other C0 controls, zero-width marks) and links that run code or carry their own
 content (``javascript:``, ``vbscript:``, ``data:``), so they never reach the index; hits read back
 from the index are cleaned again, so nothing ingested before a rule existed slips past it.
@@ -13,6 +15,8 @@ import codecs
 import re
 
 from cairn.models import Element, Location
+
+from .salvage import warn
 
 __all__ = [
     "REMOVED_LINK",
@@ -26,6 +30,8 @@ __all__ = [
 ]
 
 REMOVED_LINK = "[link removed]"
+# More invalid UTF-8 sequences than this: the file is in another encoding, not damaged UTF-8.
+_MAX_INVALID_UTF8 = 16
 
 # Longest first: the UTF-32-LE BOM starts with the UTF-16-LE one.
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -81,12 +87,22 @@ def strip_bom(data: bytes) -> tuple[bytes, str | None]:
 def decode_bytes(data: bytes, *, declared: str | None = None) -> str:
     """Decode document bytes to text, never raising.
 
-    Order: a byte-order mark wins; then strict UTF-8; then ``declared`` (an encoding the
+    Order: a byte-order mark wins; then UTF-8 (strict, or with a few invalid bytes replaced and a
+    warning); then ``declared`` (an encoding the
     document names for itself, such as an HTML ``<meta charset>``); then cp1252; then latin-1.
     """
     body, bom_encoding = strip_bom(data)
     if bom_encoding is not None:
         return body.decode(bom_encoding, errors="replace")
+    damage = _utf8_damage(body)
+    if damage is not None:
+        bad, offset = damage
+        line = body.count(b"\n", 0, offset) + 1
+        warn(
+            f"line {line} (byte {offset}): {bad} byte{'s' if bad != 1 else ''} that are not valid UTF-8 "
+            "were replaced with \N{REPLACEMENT CHARACTER}"
+        )
+        return body.decode("utf-8", errors="replace")
     candidates = ["utf-8"] + ([declared] if declared else []) + ["cp1252"]
     for encoding in candidates:
         try:
@@ -94,6 +110,26 @@ def decode_bytes(data: bytes, *, declared: str | None = None) -> str:
         except (UnicodeDecodeError, LookupError):
             continue
     return body.decode("latin-1")
+
+
+def _utf8_damage(body: bytes) -> tuple[int, int] | None:
+    """``(bad bytes, offset of the first)`` when ``body`` is UTF-8 with a few invalid bytes, else None.
+
+    A file is taken for damaged UTF-8, not for another encoding, when its other non-ASCII bytes
+    are valid UTF-8 sequences (which text in cp1252 or latin-1 almost never forms) and the invalid
+    ones are few.
+    """
+    bad, first, position = 0, -1, 0
+    for _ in range(_MAX_INVALID_UTF8):
+        try:
+            body[position:].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            start, position = position + exc.start, position + exc.end
+            bad, first = bad + position - start, first if first >= 0 else start
+            continue
+        non_ascii = sum(1 for byte in body if byte >= 0x80)
+        return (bad, first) if 0 < bad < non_ascii - bad else None
+    return None
 
 
 def normalize_newlines(text: str) -> str:

@@ -5,9 +5,10 @@ Every cue becomes one element of kind ``cue`` whose location holds ``time_start`
 ``<font color=...>``) and SSA overrides (``{\\an8}``); a WebVTT voice span ``<v Alice>`` becomes
 the prefix ``Alice: ``, and character references (``&amp;``) are unescaped.
 
-webvtt-py reads the files. It skips a cue whose timing it cannot read, so every timing line is
-checked here first: a bad timestamp is reported with its line number instead of the cue
-silently vanishing from the index.
+webvtt-py reads the files. It skips a cue whose timing it cannot read, so every cue is checked
+here first: a cue whose timing line is missing, holds a bad timestamp or runs backwards is left
+out with a warning that names its line (`cairn.parse.salvage`), instead of silently vanishing
+from the index or failing the whole file; the other cues are kept.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from webvtt import WebVTT
 from webvtt.errors import MalformedCaptionError, MalformedFileError
@@ -23,6 +24,7 @@ from webvtt.errors import MalformedCaptionError, MalformedFileError
 from cairn.errors import ParseError
 from cairn.models import Element, Location
 
+from .salvage import warn
 from .text import clean_text, decode_bytes, make_element, normalize_newlines
 
 __all__ = ["is_whisper_segment", "is_whisper_transcript", "parse_srt", "parse_vtt", "segment_cue", "whisper_segments"]
@@ -35,6 +37,8 @@ _SRT_STAMP = re.compile(r"(\d{1,10}):(\d{1,2}):(\d{1,2})[,.](\d{1,3})")
 _SSA_OVERRIDE = re.compile(r"\{\\[^{}]*\}")
 _VOICE_TAG = re.compile(r"v(?:\.[^\s>]*)?\s+(.+)", re.DOTALL)
 _INDEX_LINE = re.compile(r"\s*\d+\s*")
+_VTT_FORM = "[hh:]mm:ss.ttt --> [hh:]mm:ss.ttt"
+_SRT_FORM = "hh:mm:ss,ttt --> hh:mm:ss,ttt"
 
 
 def _stamp_seconds(stamp: str, pattern: re.Pattern[str]) -> float | None:
@@ -47,29 +51,80 @@ def _stamp_seconds(stamp: str, pattern: re.Pattern[str]) -> float | None:
     return hours * 3600 + minutes * 60 + seconds + int(match.group(4).ljust(3, "0")) / 1000
 
 
-def _check_timing(number: int, line: str, pattern: re.Pattern[str], form: str) -> None:
-    """Raise `ParseError` naming line ``number`` unless it is a well-formed cue timing line."""
+def _timing_problem(number: int, line: str, pattern: re.Pattern[str], form: str) -> str | None:
+    """What is wrong with cue timing line ``number`` (naming it), or None when it is well formed."""
     match = _TIMING_LINE.match(line)
     if match is None:
-        raise ParseError(
-            f"line {number}: {line.strip()[:60]!r} is not a cue timing line (expected {form}); "
-            "fix the cue's timing line or remove the cue"
-        )
+        return f"line {number}: {line.strip()[:60]!r} is not a cue timing line (expected {form})"
     start, end = match.group(1), match.group(2)
     times: list[float] = []
     for stamp in (start, end):
         seconds = _stamp_seconds(stamp, pattern)
         if seconds is None:
-            raise ParseError(
-                f"line {number}: {stamp[:60]!r} is not a valid cue timestamp (expected {form}); "
-                "fix the cue's timing line or remove the cue"
-            )
+            return f"line {number}: {stamp[:60]!r} is not a valid cue timestamp (expected {form})"
         times.append(seconds)
     if times[1] < times[0]:
-        raise ParseError(
-            f"line {number}: the cue ends ({end}) before it starts ({start}); "
-            "fix the cue's timing line or remove the cue"
-        )
+        return f"line {number}: the cue ends ({end}) before it starts ({start})"
+    return None
+
+
+def _blocks(lines: Sequence[str]) -> list[tuple[int, int]]:
+    """The runs of non-blank lines, as ``(first, past_last)`` indices into ``lines``."""
+    blocks: list[tuple[int, int]] = []
+    start: int | None = None
+    for index, line in enumerate([*lines, ""]):
+        if line.strip() and start is None:
+            start = index
+        elif not line.strip() and start is not None:
+            blocks.append((start, index))
+            start = None
+    return blocks
+
+
+def _vtt_problem(lines: Sequence[str], start: int, end: int) -> str | None:
+    """What makes the WebVTT block ``lines[start:end]`` an unreadable cue, if anything."""
+    block = lines[start:end]
+    if start == 0 or block[0].startswith(("NOTE", "STYLE", "REGION")):  # the header, or not a cue
+        return None
+    if not any("-->" in line for line in block[:2]):
+        return f"line {start + 1}: the cue {block[0].strip()[:60]!r} has no timing line"
+    for offset, line in enumerate(block):
+        if "-->" in line:  # WebVTT forbids "-->" anywhere but in cue timing lines
+            problem = _timing_problem(start + offset + 1, line, _VTT_STAMP, _VTT_FORM)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _srt_problem(lines: Sequence[str], start: int, end: int) -> str | None:
+    """What makes the SubRip block ``lines[start:end]`` an unreadable cue, if anything.
+
+    A block that starts with neither a cue number nor a timing line continues the cue before it
+    (sloppy files put blank lines inside cue text): it is left alone.
+    """
+    block = lines[start:end]
+    if _INDEX_LINE.fullmatch(block[0]):
+        if len(block) < 2 or "-->" not in block[1]:
+            return f"line {start + 1}: cue {block[0].strip()} has no timing line"
+        return _timing_problem(start + 2, block[1], _SRT_STAMP, _SRT_FORM)
+    if "-->" in block[0]:
+        return _timing_problem(start + 1, block[0], _SRT_STAMP, _SRT_FORM)
+    return None
+
+
+def _without_bad_cues(lines: list[str], problem_of: Callable[[Sequence[str], int, int], str | None]) -> list[str]:
+    """``lines`` with each unreadable cue blanked out (and a warning naming its line); line count kept.
+
+    webvtt-py would drop a cue whose timing it cannot read without a word (or, in SubRip, merge
+    it into the cue before), and accepts times that run backwards.
+    """
+    kept = list(lines)
+    for start, end in _blocks(lines):
+        problem = problem_of(lines, start, end)
+        if problem is not None:
+            warn(f"{problem}; the cue was left out")
+            kept[start:end] = [""] * (end - start)
+    return kept
 
 
 def _cue_markup_to_text(raw: str) -> str:
@@ -128,9 +183,10 @@ def _captions(text: str, form: str) -> list[Element]:
 def parse_vtt(data: bytes) -> list[Element]:
     """Parse a WebVTT file: one ``cue`` element per cue, in file order.
 
+    A cue whose timing line is missing, invalid or runs backwards is left out with a warning.
+
     Raises:
-        ParseError: the file does not start with ``WEBVTT``, or a cue timing line (a line with
-            ``-->``) holds an invalid timestamp or ends before it starts.
+        ParseError: the file does not start with ``WEBVTT``.
     """
     text = clean_text(normalize_newlines(decode_bytes(data)))
     lines = text.split("\n")
@@ -139,29 +195,24 @@ def parse_vtt(data: bytes) -> list[Element]:
             "the file does not start with 'WEBVTT', so it is not a WebVTT subtitle file; "
             "add the WEBVTT header line or give the file the extension of its real format"
         )
-    for number, line in enumerate(lines, start=1):
-        if "-->" in line:  # WebVTT forbids "-->" anywhere but in cue timing lines
-            _check_timing(number, line, _VTT_STAMP, "[hh:]mm:ss.ttt --> [hh:]mm:ss.ttt")
-    return _captions(text, "vtt")
+    return _captions("\n".join(_without_bad_cues(lines, _vtt_problem)), "vtt")
 
 
 def parse_srt(data: bytes) -> list[Element]:
     """Parse a SubRip (.srt) file: one ``cue`` element per numbered cue, in file order.
 
+    A cue whose timing line is missing, invalid or runs backwards is left out with a warning.
+
     Raises:
-        ParseError: the file does not begin with a cue (a number line, then a timing line), or a
-            timing line holds an invalid timestamp or ends before it starts.
+        ParseError: the file does not begin with a cue (a number line, then a timing line).
     """
     lines = clean_text(normalize_newlines(decode_bytes(data))).split("\n")
-    first = 0
+    salvaged = _without_bad_cues(lines, _srt_problem)
+    if any(line.strip() for line in lines) and not any(line.strip() for line in salvaged):
+        return []  # every cue was unreadable: the warnings say why
+    lines, first = salvaged, 0
     while first < len(lines) and not lines[first].strip():
         first += 1
-    for number in range(first + 1, len(lines) + 1):
-        line, previous = lines[number - 1], lines[number - 2] if number > first + 1 else ""
-        # A timing line follows a cue number (or, in sloppy files, a blank line); cue text may
-        # itself contain "-->", so other lines are left alone.
-        if "-->" in line and (_INDEX_LINE.fullmatch(previous) or not previous.strip()):
-            _check_timing(number, line, _SRT_STAMP, "hh:mm:ss,ttt --> hh:mm:ss,ttt")
     body = [line.strip() if _INDEX_LINE.fullmatch(line) else line for line in lines[first:]]
     if len(body) < 2 or not _INDEX_LINE.fullmatch(body[0]) or "-->" not in body[1]:
         raise ParseError(

@@ -15,7 +15,16 @@ function result(job) {
   if (!job.report) return job.current ? `working on ${job.current}` : "—";
   const r = job.report;
   const failed = r.failed.length ? `, ${r.failed.length} failed` : "";
-  return `${r.ingested} ingested, ${r.unchanged} unchanged${failed}; ${r.chunks} passage${r.chunks === 1 ? "" : "s"}`;
+  const summary = `${r.ingested} ingested, ${r.unchanged} unchanged${failed}; ${r.chunks} passage${r.chunks === 1 ? "" : "s"}`;
+  const warnings = r.warnings || [];
+  if (!warnings.length) return summary;
+  // Text nodes only: paths and messages quote the damaged document's own text.
+  return h(
+    "div",
+    {},
+    summary,
+    h("ul", { class: "job-warnings" }, ...warnings.map((w) => h("li", {}, h("strong", {}, w.path), `: ${w.message}`))),
+  );
 }
 
 export async function loadJobs() {

@@ -25,6 +25,7 @@ function describeJob(job) {
   if (report.unchanged) parts.push(`${report.unchanged} unchanged`);
   if (report.failed && report.failed.length) parts.push(`${report.failed.length} failed`);
   if (report.skipped && report.skipped.length) parts.push(`${report.skipped.length} skipped`);
+  if (report.warnings && report.warnings.length) parts.push(`${report.warnings.length} warning${report.warnings.length === 1 ? "" : "s"}`);
   const chunks = report.chunks ?? 0;
   return `${parts.join(", ")}; ${chunks} passage${chunks === 1 ? "" : "s"} indexed.`;
 }
@@ -86,6 +87,7 @@ async function upload(state, onUploaded) {
       ...[...(report.failed || []), ...(report.skipped || [])].map((item) =>
         h("li", {}, h("strong", {}, baseName(item.path)), `: ${item.error}`),
       ),
+      ...(report.warnings || []).map((item) => h("li", {}, h("strong", {}, baseName(item.path)), `: ${item.message}`)),
     );
     if (job.state === "failed") showError(error, job.error || "The ingest failed.");
     form.querySelector("#upload-files").value = "";
