@@ -8,11 +8,7 @@ prompt it was given. Each runs over a local `Cairn` and over a `cairn.Client` of
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +17,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from llama_index.core.llms import MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
+from tests.uvicorn_thread import served
 
 from cairn import Cairn, Client
 from cairn.http import create_app
@@ -34,35 +31,12 @@ QUESTION = "How many days of paid parental leave do employees get?"
 CITATION_KEYS = {"source", "location", "doc_id", "version", "chunk_id", "score"}
 
 
-@contextmanager
-def served(cairn: Cairn) -> Iterator[str]:
-    """The HTTP service of *cairn* in uvicorn on a free loopback port until the block ends; yields its URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(cairn, worker=False), log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the service stopped before it started"
-        assert time.monotonic() < deadline, "the service did not start in 30 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-
-
 @pytest.fixture
 def searchers(cairn: Cairn, docs: Path) -> Iterator[dict[str, Searcher]]:
     """The ingested test documents, searchable through the local `Cairn` and through a reader's `Client`."""
     cairn.ingest([docs])
     token, _ = cairn.create_key(role="reader", tenant="default")
-    with served(cairn) as url, Client(url, token) as client:
+    with served(create_app(cairn, worker=False)) as url, Client(url, token) as client:
         yield {"local": cairn, "client": client}
 
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.uvicorn_thread import served
 
 from cairn import Cairn
 from cairn.generate.safety import PLANTED_INSTRUCTION_WARNING
@@ -62,30 +62,6 @@ def keys(cairn: Cairn) -> Keys:
 def client(cairn: Cairn) -> Iterator[TestClient]:
     with TestClient(create_app(cairn)) as test_client:
         yield test_client
-
-
-@contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """*app* in uvicorn on a free loopback port, until the block ends; yields its base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the service did not start"
-        assert time.monotonic() < deadline, "the service did not start in 30 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 # -- keys ---------------------------------------------------------------------------------------
