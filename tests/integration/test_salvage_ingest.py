@@ -69,3 +69,33 @@ def test_cli_ingest_json_lists_the_warnings_and_exits_0(
     human = runner.invoke(app, ["ingest", str(damaged / "talk.srt"), "-c", "again"], catch_exceptions=False)
     assert "Ingested with warnings" in human.stdout
     assert "the cue ends" in human.stdout
+
+
+def test_damaged_office_files_and_pdf_are_ingested_with_warnings(cairn: Cairn, tmp_path: Path) -> None:
+    """A Word file with a bad sector in its styles and a PDF with a broken page are ingested and searchable."""
+    from tests.unit.pdf_fixture import build_pdf
+    from tests.unit.test_parse_damaged_office import DOCX, _bad_sector
+
+    folder = tmp_path / "office"
+    folder.mkdir()
+    (folder / "uids.docx").write_bytes(_bad_sector(DOCX, "word/styles.xml"))
+    pdf = build_pdf([[["The first page speaks of lighthouse keepers."]], [["A page lost to damage."]]])
+    start = pdf.index(b"6 0 obj\n") + len(b"6 0 obj\n")
+    (folder / "notes.pdf").write_bytes(
+        pdf[:start] + b"\x00" * (pdf.index(b"\nendobj", start) - start) + pdf[pdf.index(b"\nendobj", start) :]
+    )
+
+    report = cairn.ingest([folder])
+
+    assert (report.ingested, report.failed) == (2, [])
+    where = {Path(w.path).name: w.message for w in report.warnings}
+    assert where == {
+        "uids.docx": "the part word/styles.xml could not be read (its bytes do not match their checksum); "
+        "it was left out",
+        "notes.pdf": "page 2 could not be loaded (Failed to load page); it was left out",
+    }
+    for phrase, name in (
+        ("If you do change it you void your warranty", "uids.docx"),
+        ("lighthouse keepers", "notes.pdf"),
+    ):
+        assert name in [Path(hit.source).name for hit in cairn.search(phrase, k=5, mode="keyword").hits], phrase

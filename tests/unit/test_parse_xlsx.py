@@ -17,6 +17,7 @@ import xlsxwriter  # type: ignore[import-untyped]
 
 from cairn.errors import ParseError
 from cairn.models import Element
+from cairn.parse.salvage import collecting
 from cairn.parse.xlsx import parse_xlsx
 
 REAL = Path(__file__).parent.parent / "fixtures" / "real" / "formats"
@@ -145,12 +146,29 @@ def test_forged_row_number_fails_fast() -> None:
     assert time.perf_counter() - started < 5
 
 
-def test_damaged_sheet_xml_is_a_parse_error() -> None:
-    """A sheet whose XML is cut off fails with a ParseError naming the problem, not an XML exception."""
-    data = _xlsx(("S", [["k"], ["v"]]))
+def test_a_sheet_cut_off_keeps_its_rows_before_the_cut_and_says_so() -> None:
+    """A sheet cut off keeps the rows before the cut; the other sheets are whole; a warning names the part."""
+    rows: list[list[object]] = [["id", "name"], *[[n, f"row {n}"] for n in range(1, 201)]]
+    data = _xlsx(("First", rows), ("Second", [["k"], ["v"]]))
     broken = _rewrite(data, "xl/worksheets/sheet1.xml", lambda xml: xml[: len(xml) // 2])
 
-    with pytest.raises(ParseError, match=r"not a valid Excel \.xlsx workbook") as caught:
+    with collecting() as warnings:
+        elements = parse_xlsx(broken)
+
+    first = [e for e in elements if e.location.sheet == "First"]
+    assert 20 < len(first) < 200
+    assert [e.location.row_start for e in first] == list(range(2, 2 + len(first)))
+    assert [e.location.sheet for e in elements if e.location.sheet == "Second"] == ["Second"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("the part xl/worksheets/sheet1.xml is damaged (its XML is damaged")
+
+
+def test_a_workbook_without_its_workbook_part_is_a_parse_error() -> None:
+    """The workbook part is the package's main part: cut to nothing readable, the file fails, naming it."""
+    data = _xlsx(("S", [["k"], ["v"]]))
+    broken = _rewrite(data, "xl/workbook.xml", lambda xml: b"\x00" * len(xml))
+
+    with pytest.raises(ParseError, match=r"not a valid Excel \.xlsx workbook .*xl/workbook\.xml") as caught:
         parse_xlsx(broken)
 
     assert caught.value.__cause__ is not None

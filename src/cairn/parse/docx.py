@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 import docx
 from docx.document import Document
@@ -24,10 +25,9 @@ from docx.oxml.text.run import CT_R
 from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.styles.style import CharacterStyle, ParagraphStyle
 
-from cairn.errors import ParseError
 from cairn.models import Element, Location
 
-from .ooxml import OfficeFormat, open_package
+from .ooxml import OfficeFormat, read_salvaging
 from .tabular import table_elements
 from .text import clean_text, make_element
 
@@ -194,14 +194,6 @@ class _Walk:
         self.elements.extend(table_elements((values, location) for values in _row_cells(element)))
 
 
-def _open(data: bytes) -> Document:
-    package = open_package(data, WORD)
-    try:
-        return docx.Document(package)
-    except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors... on damage
-        raise ParseError(WORD.damaged(exc)) from exc
-
-
 def parse_docx(data: bytes) -> list[Element]:
     """Parse a .docx file's body into elements in document order.
 
@@ -210,7 +202,11 @@ def parse_docx(data: bytes) -> list[Element]:
             another kind of file).
         LimitExceeded: the package would expand too far (a decompression bomb).
     """
-    document = _open(data)
+    return read_salvaging(data, WORD, _read)
+
+
+def _read(package: IO[bytes]) -> list[Element]:
+    document: Document = docx.Document(package)
     walk = _Walk(_style_roles(document))
     for block in _blocks(document.element.body):
         if block.tag == _P:

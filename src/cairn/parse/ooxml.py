@@ -12,13 +12,19 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cairn.errors import LimitExceeded, ParseError
 
 from .context import ParseLimits
+from .ooxml_salvage import repaired_package
+from .salvage import warn
 
-__all__ = ["OfficeFormat", "open_package"]
+__all__ = ["OfficeFormat", "open_package", "read_salvaging"]
+
+T = TypeVar("T")
 
 # Password-protected OOXML files (and legacy .doc/.xls/.ppt) are OLE compound files.
 _COMPOUND_FILE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -100,3 +106,40 @@ def open_package(data: bytes, office_format: OfficeFormat) -> io.BytesIO:
         raise ParseError(office_format.invalid(f"it is not a readable ZIP package: {exc}")) from exc
     stream.seek(0)
     return stream
+
+
+def read_salvaging(data: bytes, office_format: OfficeFormat, read: Callable[[io.BytesIO], T]) -> T:
+    """``read(package)``; when the library fails on damage, again on the package with its damage repaired.
+
+    Each repair (a part cut short, a part left out) is reported with `warn`. `ParseError` and
+    `LimitExceeded` raised by ``read`` itself pass through.
+
+    Raises:
+        ParseError: the package is not readable even repaired; the message quotes the library's
+            error on the original file.
+        LimitExceeded: the package would expand too far (a decompression bomb).
+    """
+    package = open_package(data, office_format)
+    try:
+        return read(package)
+    except (ParseError, LimitExceeded):
+        raise
+    except Exception as exc:  # the libraries raise KeyError, ValueError, XML and ZIP errors... on damage
+        failure = exc
+    for drop_damaged in (False, True):
+        try:
+            repaired, notes = repaired_package(data, drop_damaged=drop_damaged)
+        except ParseError as exc:
+            raise ParseError(office_format.invalid(str(exc))) from failure
+        if not notes:
+            break
+        try:
+            result = read(io.BytesIO(repaired))
+        except (ParseError, LimitExceeded):
+            raise
+        except Exception:  # the part recovered in part is still unreadable to the library: leave it out
+            continue
+        for note in notes:
+            warn(note)
+        return result
+    raise ParseError(office_format.damaged(failure)) from failure

@@ -32,6 +32,7 @@ from cairn.errors import ParseError
 from cairn.models import Element, Location
 
 from .ocr import MAX_IMAGE_PIXELS, ocr_image
+from .salvage import warn
 from .text import make_element
 
 __all__ = ["MIN_TEXT_CHARS", "RENDER_DPI", "parse_pdf"]
@@ -59,6 +60,10 @@ class _Line:
     @property
     def height(self) -> float:
         return (self.top - self.bottom) if self.top is not None and self.bottom is not None else 0.0
+
+
+class _DamagedPage(Exception):
+    """One page could not be read; the message says which and that it was left out."""
 
 
 def _open(data: bytes) -> pdfium.PdfDocument:
@@ -168,12 +173,14 @@ def _read_page(document: pdfium.PdfDocument, index: int) -> tuple[list[str], Ima
     try:
         page = document[index]
     except pdfium.PdfiumError as exc:
-        raise ParseError(
-            f"page {index + 1} of the PDF could not be loaded ({str(exc).rstrip('.')}); the file may "
-            "be damaged: re-export it (e.g. print to PDF) and add it again"
-        ) from exc
+        raise _DamagedPage(f"page {index + 1} could not be loaded ({str(exc).rstrip('.')}); it was left out") from exc
     try:
-        textpage = page.get_textpage()
+        try:
+            textpage = page.get_textpage()
+        except pdfium.PdfiumError as exc:
+            raise _DamagedPage(
+                f"the text of page {index + 1} could not be read ({str(exc).rstrip('.')}); it was left out"
+            ) from exc
         try:
             # PDFium marks a line-end hyphen it cannot classify with STX; keep it as a hyphen.
             text = textpage.get_text_range().replace("\x02", "-")
@@ -195,13 +202,19 @@ def parse_pdf(data: bytes) -> list[Element]:
     missing; `LimitExceeded` when OCR of a page takes too long.
     """
     elements: list[Element] = []
+    damaged: list[str] = []
     with _PDFIUM_LOCK:
         document = _open(data)
         page_count = len(document)
     try:
         for index in range(page_count):
             with _PDFIUM_LOCK:
-                paragraphs, scan = _read_page(document, index)
+                try:
+                    paragraphs, scan = _read_page(document, index)
+                except _DamagedPage as damage:
+                    damaged.append(str(damage))
+                    warn(str(damage))
+                    continue
             if scan is not None:
                 with scan:
                     paragraphs = ocr_image(scan)
@@ -212,6 +225,11 @@ def parse_pdf(data: bytes) -> list[Element]:
     finally:
         with _PDFIUM_LOCK:
             document.close()
+    if not elements and damaged:
+        raise ParseError(
+            f"no page of the PDF could be read ({damaged[0]}); the file is damaged: "
+            "re-export it (e.g. print to PDF) and add it again"
+        )
     if not elements:
         raise ParseError(
             f"the PDF has no text layer on any of its {page_count} page(s), and OCR found no text in "

@@ -11,6 +11,7 @@ number, date and footer placeholders are skipped, as are pictures, charts and Sm
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import IO
 
 import pptx
 from pptx.enum.shapes import PP_PLACEHOLDER
@@ -23,10 +24,9 @@ from pptx.slide import Slide
 from pptx.table import Table
 from pptx.text.text import TextFrame
 
-from cairn.errors import ParseError
 from cairn.models import Element, Location
 
-from .ooxml import OfficeFormat, open_package
+from .ooxml import OfficeFormat, read_salvaging
 from .tabular import table_elements
 from .text import clean_text, make_element
 
@@ -104,14 +104,6 @@ def _slide_elements(slide: Slide, number: int) -> list[Element]:
     return elements
 
 
-def _open(data: bytes) -> Presentation:
-    package = open_package(data, POWERPOINT)
-    try:
-        return pptx.Presentation(package)
-    except Exception as exc:  # python-pptx raises KeyError, ValueError, lxml errors... on damage
-        raise ParseError(POWERPOINT.damaged(exc)) from exc
-
-
 def parse_pptx(data: bytes) -> list[Element]:
     """Parse a .pptx file into elements, slide by slide in presentation order.
 
@@ -120,11 +112,13 @@ def parse_pptx(data: bytes) -> list[Element]:
             password-protected, or another kind of file).
         LimitExceeded: the package would expand too far (a decompression bomb).
     """
-    presentation = _open(data)
+    return read_salvaging(data, POWERPOINT, _read)
+
+
+def _read(package: IO[bytes]) -> list[Element]:
+    # Shapes resolve layouts and placeholders lazily, so damage may surface while slides are read.
+    presentation: Presentation = pptx.Presentation(package)
     elements: list[Element] = []
-    try:
-        for number, slide in enumerate(presentation.slides, start=1):
-            elements.extend(_slide_elements(slide, number))
-    except Exception as exc:  # shapes resolve layouts and placeholders lazily; damage surfaces here
-        raise ParseError(POWERPOINT.damaged(exc)) from exc
+    for number, slide in enumerate(presentation.slides, start=1):
+        elements.extend(_slide_elements(slide, number))
     return elements

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import openpyxl  # type: ignore[import-untyped]
 
 from cairn.errors import ParseError
 from cairn.models import Element, Location
 
-from .ooxml import OfficeFormat, open_package
+from .ooxml import OfficeFormat, read_salvaging
 from .tabular import table_elements
 
 __all__ = ["parse_xlsx"]
@@ -75,19 +75,16 @@ def parse_xlsx(data: bytes) -> list[Element]:
             kind of file).
         LimitExceeded: the package would expand too far (a decompression bomb).
     """
-    package = open_package(data, EXCEL)
-    try:
-        workbook = openpyxl.load_workbook(package, read_only=True, data_only=True, keep_links=False)
-    except Exception as exc:  # openpyxl raises KeyError, ValueError, XML errors... on damage
-        raise ParseError(EXCEL.damaged(exc)) from exc
+    return read_salvaging(data, EXCEL, _read)
+
+
+def _read(package: IO[bytes]) -> list[Element]:
+    # Sheets are parsed lazily, so damage inside one surfaces while its rows are read.
+    workbook = openpyxl.load_workbook(package, read_only=True, data_only=True, keep_links=False)
     try:
         elements: list[Element] = []
         for sheet in workbook.worksheets:
             elements.extend(table_elements(_rows(sheet)))
         return elements
-    except ParseError:
-        raise
-    except Exception as exc:  # sheets are parsed lazily, so damage inside one surfaces here
-        raise ParseError(EXCEL.damaged(exc)) from exc
     finally:
         workbook.close()
