@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from cairn.access import permits
 from cairn.audit import AuditLog
@@ -36,6 +36,9 @@ from cairn.parse.pool import ParsePool
 from cairn.settings import Settings, validate_collection_name
 from cairn.vault import EmbeddingCache, Vault
 from cairn.vault.factory import open_store
+
+if TYPE_CHECKING:
+    from cairn.ray_engine import RayEngine
 
 MAX_K = 1000
 
@@ -222,7 +225,7 @@ class CairnBase:
                 f"{principal.tenant!r} cannot add to it; choose another collection name"
             )
 
-    def _ingestor(self, collection: str, *, create: bool = False) -> Ingestor:
+    def _ingestor(self, collection: str, *, create: bool = False, engine: RayEngine | None = None) -> Ingestor:
         self._state(collection, create=create)
         return Ingestor(
             settings=self.settings,
@@ -232,9 +235,9 @@ class CairnBase:
             janitor=self.janitor,
             readers=self.readers,
             collection=collection,
-            embedder_for=self.embedder_for,
+            embedder_for=engine.embedder_for(self.settings, self.embedder_for) if engine else self.embedder_for,
             cache_for=self._cache,
-            parsers=self.parsers,
+            parsers=engine.parsers(self.settings) if engine else self.parsers,
         )
 
     def _resolve(

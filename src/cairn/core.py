@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cairn._admin import Administration
 from cairn._base import MAX_K, _document_access
@@ -24,6 +25,9 @@ from cairn.models import (
     SearchResult,
 )
 from cairn.retrieve import candidate_pool, promote_exact_phrases
+
+if TYPE_CHECKING:
+    from cairn.ray_engine import RayEngine
 
 __all__ = ["Cairn"]
 
@@ -51,18 +55,20 @@ class Cairn(DocumentOperations, Administration):
         allow: Sequence[str] | None = None,
         principal: Principal | None = None,
         sources: Mapping[str | Path, str] | None = None,
+        engine: RayEngine | None = None,
     ) -> IngestReport:
         """Ingest files and folders (one path or several); unchanged files are skipped, changed ones replaced.
 
         *tenant* and *allow* (groups, ``user:NAME``, ``key:ID`` or ``*``) set who may see the
         documents; a key may only ingest into its own tenant. *sources* names the documents of
-        given files (an upload's name) instead of their absolute paths.
+        given files (an upload's name) instead of their absolute paths. With *engine*
+        (`cairn.ray_engine.RayEngine`), files are parsed and embedded on a Ray cluster.
         """
         name = self._collection(collection)
         authorize(principal, "ingest", name)
         access = _document_access(tenant, allow, principal)
         self._check_tenant_may_write(name, principal)
-        ingestor = self._ingestor(name, create=True)
+        ingestor = self._ingestor(name, create=True, engine=engine)
         given = [paths] if isinstance(paths, str | Path) else paths
         named = {str(path): source for path, source in (sources or {}).items()}
         report = ingestor.run(

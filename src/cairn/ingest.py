@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cairn.access import permits
 from cairn.auth import Principal
@@ -29,7 +30,7 @@ from cairn.embed.base import Embedder, embed_with_cache
 from cairn.errors import CairnError
 from cairn.index.milvus import IndexedDocument, MilvusIndex
 from cairn.models import Chunk, FailedFile, IngestReport
-from cairn.parse.pool import ParseOutcome, ParsePool
+from cairn.parse.pool import ParseOutcome
 from cairn.settings import Settings
 from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
 
@@ -133,6 +134,13 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+class Parsers(Protocol):
+    """What parses an ingest's files: the local `ParsePool`, or the Ray engine's actors."""
+
+    def parse(self, paths: Iterable[str], *, window: int | None = None) -> Iterator[ParseOutcome]:
+        """One outcome per path, in the order they finish, never raising for one file."""
+
+
 class Ingestor:
     """Runs ingests into one collection; other processes may write to it at the same time.
 
@@ -152,7 +160,7 @@ class Ingestor:
         collection: str,
         embedder_for: Callable[[str], Embedder],
         cache_for: Callable[[str, str], EmbeddingCache],
-        parsers: ParsePool,
+        parsers: Parsers,
     ) -> None:
         self.settings = settings
         self.vault = vault
