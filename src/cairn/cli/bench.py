@@ -20,10 +20,26 @@ def ingest(
     peers: Annotated[
         bool, typer.Option("--peers", help="Also run LangChain and LlamaIndex on the same files (bench extra).")
     ] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local, or ray: the local path against Ray with --ray-workers actors.")
+    ] = "local",
+    ray_workers: Annotated[
+        str, typer.Option(help="With --engine ray: embedding actor counts, comma-separated.")
+    ] = "1,2",
+    ray_address: Annotated[str | None, typer.Option(help="With --engine ray: the cluster (default: local).")] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
     json_only: Annotated[bool, typer.Option("--json", help="Print JSON (the default; kept for scripts).")] = True,
 ) -> None:
-    """Ingest CORPUS into a scratch home; compare with the raw embedder on the same chunks (and the peers)."""
+    """Ingest CORPUS into a scratch home; compare with the raw embedder on the same chunks (and the peers).
+
+    With --engine ray: the same corpus through this process and through Ray with each actor count, in one run.
+    """
+    if engine == "ray":
+        from cairn.bench.ray_ingest import bench_ray_ingest
+
+        counts = [int(count) for count in ray_workers.split(",") if count.strip()]
+        _emit(bench_ray_ingest(corpus, workers=counts, address=ray_address), out)
+        return
     from cairn.bench.ingest import bench_ingest
     from cairn.bench.peers import PEERS
 

@@ -77,8 +77,12 @@ class RayEngine:
             if self.address:
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False)
             else:
+                cpus = os.cpu_count() or 1
+                # Asked for more embedding actors than CPUs (a scaling test on a small machine): declare
+                # enough logical CPUs that every actor is placed rather than left waiting.
+                wanted = (self.embedders or 0) + max(1, cpus // 4)
                 ray.init(
-                    num_cpus=os.cpu_count() or 1,
+                    num_cpus=max(cpus, wanted),
                     _node_ip_address="127.0.0.1",
                     include_dashboard=False,
                     log_to_driver=False,
