@@ -158,3 +158,19 @@ def test_bench_scale_on_the_server_measures_dense_search() -> None:
     for entry in result["results"]:
         assert entry["dense"]["p50_ms"] > 0
         assert "keyword" not in entry
+
+
+def test_bench_ray_ingest_compares_the_local_path_with_ray_on_the_same_chunks(docs: Path) -> None:
+    """`cairn bench ingest --engine ray`: both paths embed the same chunks (a fresh home each) and report speed."""
+    from cairn.bench.ray_ingest import bench_ray_ingest
+
+    result = bench_ray_ingest([docs], workers=[1])
+    local, ray_1 = result["runs"]["local"], result["runs"]["ray_1"]
+    assert local["files"] == ray_1["files"] == 3
+    assert local["chunks"] == ray_1["chunks"] > 0
+    assert ray_1["same_chunks_as_local"] is True
+    assert ray_1["stage_seconds"]["embed"] > 0.05  # really embedded: no cache carried over from the local run
+    assert ray_1["layout"]["embedders"] == 1
+    assert ray_1["scaling_efficiency"] == 1.0
+    assert result["ray_overhead_at_1"] > 0
+    assert result["lost_coverage"] == 0.0

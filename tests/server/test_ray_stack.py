@@ -72,4 +72,3 @@ def test_a_ray_run_and_a_cli_ingest_into_one_collection_at_once(
     finally:
         engine.close()
         cairn.close()
-

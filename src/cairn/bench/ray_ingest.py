@@ -59,33 +59,34 @@ def bench_ray_ingest(
 
     files, _ = discover(corpus)
     runs: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="cairn-bench-ray-") as home:
-        cairn = Cairn(Settings(home=Path(home)))
+    # Each run in a home of its own: the embedding cache is per home, and a warm one would embed nothing.
+    with tempfile.TemporaryDirectory(prefix="cairn-bench-ray-") as scratch:
+        cairn = Cairn(Settings(home=Path(scratch) / "local"))
         try:
             embedder = cairn.embedder
             embedder.embed_documents(["warm up the model"] * 4)
             list(cairn.parsers.parse([str(f) for f in files[:2]]))
-            runs["local"] = _run(cairn, corpus, "local", None)
-            expected = _chunk_texts(cairn, "local")
+            runs["local"] = _run(cairn, corpus, "bench", None)
+            expected = _chunk_texts(cairn, "bench")
             limit = embedder.max_tokens - embedder.special_tokens
             lost = coverage(embedder.count_tokens([t for texts in expected.values() for t in texts]), limit)
-            cairn.parsers.close()  # its processes would share the CPUs with the actors
-            for count in workers:
-                engine = RayEngine(address=address, embedders=count)
-                try:
-                    # Start the actors and load their models before the clock, as the local model was.
-                    engine.embedder_for(cairn.settings, cairn.embedder_for)(embedder.model_name).embed_documents(
-                        ["warm up the model"] * 8
-                    )
-                    list(engine.parsers(cairn.settings).parse([str(f) for f in files[:2]]))
-                    name = f"ray_{count}"
-                    runs[name] = _run(cairn, corpus, name, engine)
-                    runs[name]["layout"] = vars(engine.layout) if engine.layout else None
-                    runs[name]["same_chunks_as_local"] = _chunk_texts(cairn, name) == expected
-                finally:
-                    engine.close()
         finally:
-            cairn.close()
+            cairn.close()  # its parser and embedding processes would share the CPUs with the actors
+        for count in workers:
+            name = f"ray_{count}"
+            cairn = Cairn(Settings(home=Path(scratch) / name))
+            engine = RayEngine(address=address, embedders=count)
+            try:
+                # Start the actors and load their models before the clock, as the local model was.
+                model = cairn.settings.embed_model
+                engine.embedder_for(cairn.settings, cairn.embedder_for)(model).embed_documents(["warm up"] * 8)
+                list(engine.parsers(cairn.settings).parse([str(f) for f in files[:2]]))
+                runs[name] = _run(cairn, corpus, "bench", engine)
+                runs[name]["layout"] = vars(engine.layout) if engine.layout else None
+                runs[name]["same_chunks_as_local"] = _chunk_texts(cairn, "bench") == expected
+            finally:
+                engine.close()
+                cairn.close()
     local_s = runs["local"]["seconds"]
     one = runs.get("ray_1")
     for count in workers:
