@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn._base import CairnBase
 from cairn.access import authorize, authorize_key_grants, authorize_key_identities, within_grants
@@ -12,6 +12,9 @@ from cairn.catalog import Retention
 from cairn.catalog.restore import restore_from_vault
 from cairn.errors import ConfigError, Forbidden, InvalidRequest, NotFound
 from cairn.maintenance import Maintenance, ReindexReport, VerifyReport, rebuild, reindex, verify
+
+if TYPE_CHECKING:
+    from cairn.ray_engine import RayEngine
 
 
 class Administration(CairnBase):
@@ -109,14 +112,16 @@ class Administration(CairnBase):
         *,
         collection: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        engine: RayEngine | None = None,
     ) -> ReindexReport:
         """Re-embed the collection with *model* into a new index and switch searches to it atomically.
 
         Searches (from other threads, or the HTTP service) keep being answered from the old index
-        until the switch; call this from a background thread to keep serving meanwhile.
+        until the switch; call this from a background thread to keep serving meanwhile. With *engine*
+        (`cairn.ray_engine.RayEngine`), the chunks are embedded on a Ray cluster.
         """
         name = self._collection(collection)
-        embedder = self.embedder_for(model)
+        embedder = engine.embedder_for(self.settings, self.embedder_for)(model) if engine else self.embedder_for(model)
         return reindex(
             self._maintenance(name), embedder=embedder, cache=self._cache(embedder.model_name), progress=progress
         )

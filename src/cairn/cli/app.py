@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,10 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cairn.cli import audit, bench, catalog, collections, docs, keys, maintenance, mcp, serve, stack, worker
+from cairn.cli.engine import EngineOpt, RayAddressOpt, RayEmbeddersOpt, chosen_engine
 from cairn.cli.eval import evaluate
 from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json, render
 from cairn.core import Cairn
-from cairn.errors import InvalidRequest
 from cairn.index.milvus import SearchMode
 from cairn.ingest import IngestProgress
 from cairn.models import Answer, IngestReport, SearchResult
@@ -68,15 +66,9 @@ def ingest(
     allow: Annotated[
         str | None, typer.Option("--allow", help="Who may see them: groups, user:NAME, key:ID, or * (default).")
     ] = None,
-    engine: Annotated[
-        str, typer.Option("--engine", help="local (this process) or ray (parse and embed on a Ray cluster).")
-    ] = "local",
-    ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="The Ray cluster to join (default: start a local Ray).")
-    ] = None,
-    ray_embedders: Annotated[
-        int | None, typer.Option("--ray-embedders", help="Embedding actors (default: one per GPU, or by CPUs).")
-    ] = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    ray_embedders: RayEmbeddersOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders. Unchanged files are skipped; changed files replace their old version.
@@ -84,7 +76,7 @@ def ingest(
     Exits 0 when every file was ingested, unchanged or skipped (a kind cairn does not index), 3 when some
     files failed (listed in the report with the reason).
     """
-    with errors_reported(as_json), _cairn() as cairn, _engine(engine, ray_address, ray_embedders) as chosen:
+    with errors_reported(as_json), _cairn() as cairn, chosen_engine(engine, ray_address, ray_embedders) as chosen:
         allowed = allow.split(",") if allow is not None else None
         report = _ingest(
             cairn, paths, collection, sync, show_progress=not as_json, tenant=tenant, allow=allowed, engine=chosen
@@ -123,23 +115,6 @@ def _ingest(
         return cairn.ingest(
             paths, collection=collection, sync=sync, progress=advance, tenant=tenant, allow=allow, engine=engine
         )
-
-
-@contextmanager
-def _engine(name: str, address: str | None, embedders: int | None) -> Iterator[RayEngine | None]:
-    """The Ray engine for ``--engine ray`` (stopped afterwards), or ``None`` for this process."""
-    if name == "local":
-        yield None
-        return
-    if name != "ray":
-        raise InvalidRequest(f"unknown engine {name!r}: use local or ray")
-    from cairn.ray_engine import RayEngine
-
-    engine = RayEngine(address=address, embedders=embedders)
-    try:
-        yield engine
-    finally:
-        engine.close()
 
 
 def _show_ingest(report: IngestReport) -> None:

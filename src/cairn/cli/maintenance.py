@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from cairn.cli.engine import EngineOpt, RayAddressOpt, RayEmbeddersOpt, chosen_engine
 from cairn.cli.output import CollectionOpt, JsonOpt, console, errors_reported, print_json, render
 from cairn.core import Cairn
 from cairn.maintenance import VerifyReport
@@ -50,11 +51,14 @@ def rebuild(
 def reindex(
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model: a name or a local model folder.")],
     collection: CollectionOpt = None,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    ray_embedders: RayEmbeddersOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-embed a collection with MODEL into a new index; searches switch to it atomically when it is done."""
-    with errors_reported(as_json), Cairn() as cairn:
-        report = cairn.reindex(model, collection=collection)
+    with errors_reported(as_json), Cairn() as cairn, chosen_engine(engine, ray_address, ray_embedders) as chosen:
+        report = cairn.reindex(model, collection=collection, engine=chosen)
         render(
             as_json,
             report,
