@@ -237,12 +237,20 @@ def test_large_batches_go_through_bulk_import_from_s3(
         small = _import_tasks(index)
         assert small == before  # one document per batch: far below the threshold, plain inserts
         rows = cairn.index.count(name)
+        inserted = cairn.search("chiller unit 17", collection=name, mode="dense").hits[0]
         rebuilt = cairn.rebuild(collection=name)
         assert rebuilt == rows
         assert _import_tasks(index) > small  # the rebuild's batch went through bulk import
         assert cairn.index.count(name) == rows
         hits = cairn.search("chiller unit 17", collection=name, mode="dense").hits
         assert hits[0].source.endswith("chiller-017.md")
+        # Imported from Parquet: the JSON fields (location, metadata) and the text arrive as inserted ones did.
+        assert (hits[0].chunk_id, hits[0].text, hits[0].location, hits[0].metadata) == (
+            inserted.chunk_id,
+            inserted.text,
+            inserted.location,
+            inserted.metadata,
+        )
         staged = local.s3_client().list_objects_v2(Bucket="milvus", Prefix="cairn-bulk/").get("KeyCount", 0)
         assert staged == 0  # staging files are deleted after the import
     finally:
