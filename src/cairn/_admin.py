@@ -11,7 +11,7 @@ from cairn.auth import ApiKey, Principal
 from cairn.catalog import Retention
 from cairn.catalog.restore import restore_from_vault
 from cairn.errors import ConfigError, Forbidden, InvalidRequest, NotFound
-from cairn.maintenance import Maintenance, ReindexReport, VerifyReport, rebuild, reindex, verify
+from cairn.maintenance import ORPHAN_GRACE_S, Maintenance, ReindexReport, VerifyReport, rebuild, reindex, verify
 
 if TYPE_CHECKING:
     from cairn.ray_engine import RayEngine
@@ -126,10 +126,13 @@ class Administration(CairnBase):
             self._maintenance(name), embedder=embedder, cache=self._cache(embedder.model_name), progress=progress
         )
 
-    def verify(self, *, collection: str | None = None, repair: bool = False) -> VerifyReport:
-        """Reconcile the vault and the index: missing and orphan rows, corrupt objects; repair the index."""
+    def verify(
+        self, *, collection: str | None = None, repair: bool = False, orphan_grace_s: float = ORPHAN_GRACE_S
+    ) -> VerifyReport:
+        """Reconcile the vault and the index: missing and orphan rows, corrupt and orphan objects; with
+        *repair*, repair the index and delete orphan objects older than *orphan_grace_s* (retention permitting)."""
         name = self._collection(collection)
-        return verify(self._maintenance(name), repair=repair)
+        return verify(self._maintenance(name), repair=repair, orphan_grace_s=orphan_grace_s)
 
     def _maintenance(self, name: str) -> Maintenance:
         return Maintenance(

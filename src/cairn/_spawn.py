@@ -28,6 +28,9 @@ robust where the alternatives are not:
 The mark is kept in a wrapper around ``multiprocessing.spawn.get_preparation_data``, the function
 both start methods' ``Popen`` call by module attribute; the wrapper changes nothing unless the
 current thread is starting one of cairn's workers, and is put back in place if something replaced it.
+
+Every worker is also tied to the process that started it (`cairn._lifeline`): it is started from that
+process's lifeline thread and, once running, ends as soon as that process ends, however it ended.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from multiprocessing import spawn
 from multiprocessing.context import ForkServerContext, ForkServerProcess, SpawnContext, SpawnProcess
 from multiprocessing.process import BaseProcess
 from typing import Any
+
+from cairn._lifeline import exit_with_parent, start_on_lifeline_thread
 
 __all__ = ["MAIN_MODULE_KEYS", "forkserver_context", "spawn_context"]
 
@@ -75,18 +80,34 @@ def _main_module_withheld() -> Iterator[None]:
         _starting.depth -= 1
 
 
+def _start_tied(start: Callable[[BaseProcess], Any], process_obj: BaseProcess) -> Any:
+    """Start the worker from the process's lifeline thread (its parent-death signal then means this process)."""
+
+    def started() -> Any:
+        with _main_module_withheld():
+            return start(process_obj)
+
+    return start_on_lifeline_thread(started)
+
+
 class _ForkServerWorker(ForkServerProcess):
     @staticmethod
     def _Popen(process_obj: BaseProcess) -> Any:
-        with _main_module_withheld():
-            return ForkServerProcess._Popen(process_obj)
+        return _start_tied(ForkServerProcess._Popen, process_obj)
+
+    def run(self) -> None:
+        exit_with_parent()  # in the worker: it ends when the process that started it ends (cairn._lifeline)
+        super().run()
 
 
 class _SpawnWorker(SpawnProcess):
     @staticmethod
     def _Popen(process_obj: BaseProcess) -> Any:
-        with _main_module_withheld():
-            return SpawnProcess._Popen(process_obj)
+        return _start_tied(SpawnProcess._Popen, process_obj)
+
+    def run(self) -> None:
+        exit_with_parent()
+        super().run()
 
 
 class _WorkerForkServerContext(ForkServerContext):

@@ -8,7 +8,9 @@ with ``repair`` restores the index from the vault:
 - missing rows (in a live version's chunk file, not in the index) are inserted;
 - orphan rows (in the index, but of no live version, or of no chunk in its file) are deleted;
 - corrupt or missing vault objects (original bytes, chunk files) are reported; they cannot be
-  repaired from the index and need the source file ingested again.
+  repaired from the index and need the source file ingested again;
+- orphan vault objects (original bytes, chunk files, version records no catalog version references,
+  left by a writer killed before publishing) are reported and deleted, unless retention keeps them.
 
 ``reindex`` re-embeds every live chunk with another model into a new engine collection and
 switches readers to it atomically (the catalog names index and model together).
@@ -33,6 +35,7 @@ from cairn.embed.base import Embedder, embed_with_cache
 from cairn.errors import CairnError
 from cairn.index.milvus import IndexedDocument, MilvusIndex, RowBatch
 from cairn.ingest import Ingestor
+from cairn.vault.orphans import delete_orphan, orphan_objects
 from cairn.vault.store import EmbeddingCache, Vault
 
 __all__ = ["Maintenance", "ReindexReport", "VerifyIssue", "VerifyReport", "rebuild", "reindex", "verify"]
@@ -74,7 +77,11 @@ class Maintenance:
             self.catalog.release_maintenance(self.collection, holder)
 
 
-IssueKind = Literal["missing_rows", "orphan_rows", "corrupt_blob", "corrupt_chunks"]
+IssueKind = Literal["missing_rows", "orphan_rows", "corrupt_blob", "corrupt_chunks", "orphan_object"]
+
+# Vault objects no catalog version references count as orphans only when written this long before the check
+# began: a running writer's objects are younger (cairn.vault.orphans).
+ORPHAN_GRACE_S = 3600.0
 
 
 class VerifyIssue(BaseModel):
@@ -84,7 +91,9 @@ class VerifyIssue(BaseModel):
     source: str | None = None
     version: int | None = None
     rows: int = 0
+    key: str | None = None  # the vault object (orphan_object)
     repaired: bool = False
+    kept: bool = False  # an orphan that retention (or a writer that reused it) keeps: nothing to repair
 
 
 class VerifyReport(BaseModel):
@@ -97,8 +106,8 @@ class VerifyReport(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def clean(self) -> bool:
-        """True when nothing is wrong, or everything found was repaired."""
-        return all(issue.repaired for issue in self.issues)
+        """True when nothing is wrong, or everything found was repaired or is kept on purpose (retention)."""
+        return all(issue.repaired or issue.kept for issue in self.issues)
 
 
 class ReindexReport(BaseModel):
@@ -209,13 +218,16 @@ def rebuild(work: Maintenance) -> int:
         return rows
 
 
-def verify(work: Maintenance, *, repair: bool = False) -> VerifyReport:
+def verify(work: Maintenance, *, repair: bool = False, orphan_grace_s: float = ORPHAN_GRACE_S) -> VerifyReport:
     """Compare the vault with the index; with ``repair``, make the index match the vault.
 
     Rows the catalog still hides (a batch being written, replaced rows within their grace) are
-    neither missing nor orphans; retired rows past their grace are deleted first.
+    neither missing nor orphans; retired rows past their grace are deleted first. Vault objects no
+    catalog version references, written more than *orphan_grace_s* before the check began, are
+    orphan objects; ``repair`` deletes them unless retention keeps them (`cairn.vault.orphans`).
     """
     vault, index = work.vault, work.index
+    began = time.time()
     with work.exclusive() as state:
         work.ingestor.sweep(state)
         hidden = set(work.catalog.hidden_rows(state.name))
@@ -247,7 +259,33 @@ def verify(work: Maintenance, *, repair: bool = False) -> VerifyReport:
                         repaired=repair,
                     )
                 )
+        _check_orphan_objects(work, state, report, repair=repair, written_before=began - orphan_grace_s)
         return report
+
+
+def _check_orphan_objects(
+    work: Maintenance, state: CollectionState, report: VerifyReport, *, repair: bool, written_before: float
+) -> None:
+    """Report (and with *repair* delete) vault objects that no catalog version references."""
+    for orphan in orphan_objects(work.vault, work.catalog, state.name, written_before=written_before):
+        what = {"blob": "original bytes", "chunks": "a chunk file", "version_record": "a version record"}[orphan.kind]
+        detail = f"{orphan.key} ({what}) belongs to no version in the catalog (a writer stopped before publishing)"
+        kept_by: str | None = None
+        if orphan.kind != "blob" and state.retention is not None:
+            kept_by = f"collection {state.name!r} is under {state.retention.mode} retention"
+        elif repair:
+            kept_by = delete_orphan(work.vault, work.catalog, orphan)
+        report.issues.append(
+            VerifyIssue(
+                kind="orphan_object",
+                detail=f"{detail}; kept: {kept_by}" if kept_by else detail,
+                doc_id=orphan.doc_id,
+                version=orphan.version,
+                key=orphan.key,
+                repaired=repair and kept_by is None,
+                kept=kept_by is not None,
+            )
+        )
 
 
 def _check_document(

@@ -214,6 +214,24 @@ def test_blob_references_count_versions_in_every_collection(catalog: SqlCatalog)
     assert catalog.blob_references(["e" * 64]) == {"e" * 64: 1}
 
 
+def test_version_files_name_every_kept_version_published_or_pending_and_nothing_forgotten(
+    catalog: SqlCatalog,
+) -> None:
+    """version_files lists each version the catalog keeps, live, earlier or still pending, with its chunk file;
+    a version given up (abandoned) or forgotten is no longer listed (verify then calls its files orphans)."""
+    _commit(catalog, _draft("a", "e"))
+    _commit(catalog, _draft("a", "f"))
+    [(_, pending)] = _store(catalog, _draft("b"))
+    [(_, given_up)] = _store(catalog, _draft("c"))
+    catalog.abandon("kb", [RowSet(doc_id="c" * 32, version=given_up.version)], generation=0)
+    rowsets = {RowSet(doc_id="a" * 32, version=1), RowSet(doc_id="a" * 32, version=2)}
+    rowsets.add(RowSet(doc_id="b" * 32, version=pending.version))
+    assert catalog.version_files("kb") == {rowset: _key(rowset.doc_id, rowset.version) for rowset in rowsets}
+    catalog.forget_version("kb", "a" * 32, 1)
+    assert RowSet(doc_id="a" * 32, version=1) not in catalog.version_files("kb")
+    assert catalog.version_files("other") == {}
+
+
 def test_dropping_a_collection_forgets_everything_in_it(catalog: SqlCatalog) -> None:
     """After drop_collection, the collection, its documents and hidden rows are gone; others stay."""
     catalog.ensure_collection("other", embed_model="model-a", dim=3)

@@ -6,6 +6,7 @@ Every backend the vault can use must pass all of these; the backends are listed 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -58,6 +59,17 @@ def test_list_yields_only_keys_under_the_prefix_in_order(store: ObjectStore) -> 
         store.put(key, b"")
     assert list(store.list("c/")) == ["c/1", "c/2", "c/sub/3"]
     assert list(store.list("e/")) == []
+
+
+def test_list_dated_gives_each_key_under_the_prefix_with_when_it_was_written(store: ObjectStore) -> None:
+    """list_dated(prefix) yields the same keys as list, each with its write time (Unix seconds, this minute)."""
+    before = time.time()
+    for key in ["c/2", "c/1", "d/1"]:
+        store.put(key, b"x")
+    dated = list(store.list_dated("c/"))
+    assert [key for key, _ in dated] == ["c/1", "c/2"]
+    # Object stores keep whole seconds (S3's LastModified), and their clock may be a little off ours.
+    assert all(before - 60 <= written <= time.time() + 60 for _, written in dated)
 
 
 @pytest.mark.parametrize("key", ["../escape", "/abs", "a/../b", "a//b", "", "a\\b"])

@@ -539,6 +539,16 @@ class SqlCatalog:
             ).all()
         return {str(digest): int(count) for digest, count in rows}
 
+    def version_files(self, collection: str) -> dict[RowSet, str]:
+        """Every version of the collection the catalog keeps (live, earlier, pending), with its chunk file's key."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(t.versions.c.doc_id, t.versions.c.version, t.versions.c.chunks_key).where(
+                    t.versions.c.collection == collection
+                )
+            ).all()
+        return {RowSet(doc_id=str(doc_id), version=int(version)): str(key) for doc_id, version, key in rows}
+
     @retried
     def load_collection(
         self, state: CollectionState, documents: Sequence[DocumentRecord], *, hidden: Sequence[RowSet] = ()

@@ -11,7 +11,7 @@ from rich.table import Table
 from cairn.cli.engine import EngineOpt, RayAddressOpt, RayEmbeddersOpt, chosen_engine
 from cairn.cli.output import CollectionOpt, JsonOpt, console, errors_reported, print_json, render
 from cairn.core import Cairn
-from cairn.maintenance import VerifyReport
+from cairn.maintenance import ORPHAN_GRACE_S, VerifyReport
 
 # Exit code of `cairn verify` when problems remain (found without --repair, or not repairable).
 EXIT_NOT_CLEAN = 5
@@ -72,15 +72,28 @@ def reindex(
 
 def verify(
     collection: CollectionOpt = None,
-    repair: Annotated[bool, typer.Option("--repair", help="Insert missing rows and delete orphan rows.")] = False,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Insert missing rows, delete orphan rows and orphan vault objects."),
+    ] = False,
+    orphan_grace_s: Annotated[
+        float,
+        typer.Option(
+            "--orphan-grace-s",
+            min=0,
+            help="Vault objects no version references count as orphans only once this many seconds old.",
+        ),
+    ] = ORPHAN_GRACE_S,
     as_json: JsonOpt = False,
 ) -> None:
-    """Reconcile the vault and the index: missing rows, orphan rows, corrupt objects.
+    """Reconcile the vault and the index: missing rows, orphan rows, corrupt objects, orphan vault objects.
 
-    Exits 0 when clean (or fully repaired), 5 when problems remain.
+    Orphan vault objects (original bytes, chunk files, version records that no version in the catalog
+    references, left by a writer killed before publishing) are deleted by --repair unless retention keeps
+    them (reported as kept). Exits 0 when clean (or fully repaired), 5 when problems remain.
     """
     with errors_reported(as_json), Cairn() as cairn:
-        report = cairn.verify(collection=collection, repair=repair)
+        report = cairn.verify(collection=collection, repair=repair, orphan_grace_s=orphan_grace_s)
         render(as_json, report, lambda: _show(report))
     if not report.clean:
         raise typer.Exit(EXIT_NOT_CLEAN)
@@ -97,10 +110,10 @@ def _show(report: VerifyReport) -> None:
         for issue in report.issues:
             table.add_row(
                 issue.kind,
-                escape(issue.source or issue.doc_id or ""),
+                escape(issue.source or issue.doc_id or issue.key or ""),
                 str(issue.version or ""),
                 str(issue.rows or ""),
-                "yes" if issue.repaired else "no",
+                "yes" if issue.repaired else ("kept" if issue.kept else "no"),
                 escape(issue.detail),
             )
         console.print(table)

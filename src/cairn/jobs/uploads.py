@@ -14,7 +14,9 @@ collection name, the ACL, the names, the sizes), stores each file under
 ``uploads/<job id>/<n>`` and enqueues the job; when anything fails, what it staged is deleted.
 The working side (`run_upload`) re-derives the caller's access from the key record (a key revoked
 or expired since fails the job, a key's grants are never widened), writes the files to a private
-folder and ingests them; `discard_upload` deletes the staged objects once the job has ended.
+folder and ingests them; `discard_upload` deletes the staged objects once the job has ended, and
+`sweep_staging` (a worker's housekeeping) deletes whatever a crash left: staged objects and working
+copies of ended jobs, and those of requests that died before their job was recorded.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_NAME_CHARS",
+    "STAGING_GRACE_S",
     "STAGING_PREFIX",
     "UPLOAD",
     "IncomingFile",
@@ -65,6 +68,9 @@ STAGING_PREFIX = "uploads/"
 MAX_NAME_CHARS = 200
 _MAX_DISK_NAME_BYTES = 200  # file systems allow 255 bytes a name
 _READ_BLOCK = 1024 * 1024
+# Staged objects with no job row are swept only this long after they were written: the request that staged
+# them may still be staging the rest or about to record its job.
+STAGING_GRACE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -284,15 +290,57 @@ def discard_upload(cairn: Cairn, job: ClaimedJob) -> None:
     _delete(cairn, [entry["key"] for entry in job.payload.get("files", [])])
 
 
-def sweep_staging(cairn: Cairn, queue: JobQueue) -> int:
-    """Delete the staged objects of jobs that have ended (a worker may die between ending a job and this)."""
-    by_job: dict[str, list[str]] = {}
-    for key in cairn.vault.store.list(STAGING_PREFIX):
-        by_job.setdefault(key[len(STAGING_PREFIX) :].split("/", 1)[0], []).append(key)
-    ended = queue.finished(list(by_job))
-    keys = [key for job_id in ended for key in by_job[job_id]]
+def sweep_staging(cairn: Cairn, queue: JobQueue, *, grace_s: float = STAGING_GRACE_S) -> int:
+    """Delete what uploads left behind; return how many staged objects were deleted.
+
+    - the staged objects of jobs that have ended (a worker may die between ending a job and deleting them);
+    - the staged objects of a request that died before its job was recorded (or whose job was since
+      forgotten): no job row, and nothing under ``uploads/<job>/`` written within *grace_s*;
+    - this host's working copies (``CAIRN_HOME/jobs/<job>-*``) of jobs that have ended, or are unknown and
+      older than *grace_s* (a worker killed mid-job leaves its copy; another worker may finish the job).
+    """
+    by_job: dict[str, list[tuple[str, float]]] = {}
+    for key, written in cairn.vault.store.list_dated(STAGING_PREFIX):
+        by_job.setdefault(key[len(STAGING_PREFIX) :].split("/", 1)[0], []).append((key, written))
+    cutoff = time.time() - grace_s
+    workspaces = _workspaces(cairn)
+    ended = queue.finished(sorted(set(by_job) | set(workspaces)))
+    # A job id staged long enough ago, or a working copy old enough, whose job the queue does not know.
+    candidates = {job for job, entries in by_job.items() if max(written for _, written in entries) < cutoff}
+    candidates |= {job for job, paths in workspaces.items() if all(_mtime(path) < cutoff for path in paths)}
+    abandoned = {job for job in candidates - ended if not _known(queue, job)}
+    keys = [key for job in sorted(ended | abandoned) for key, _ in by_job.get(job, [])]
     _delete(cairn, keys)
+    for job in ended | abandoned:
+        for path in workspaces.get(job, []):
+            shutil.rmtree(path, ignore_errors=True)
     return len(keys)
+
+
+def _workspaces(cairn: Cairn) -> dict[str, list[Path]]:
+    """This host's working copies of upload jobs, by job id."""
+    folder = cairn.settings.home.absolute() / "jobs"
+    found: dict[str, list[Path]] = {}
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.is_dir() and "-" in path.name:
+                found.setdefault(path.name.split("-", 1)[0], []).append(path)
+    return found
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _known(queue: JobQueue, job_id: str) -> bool:
+    try:
+        queue.get(job_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _delete(cairn: Cairn, keys: Sequence[str]) -> None:

@@ -11,6 +11,9 @@ All three run in a network namespace of their own (cairn.stack.netns): the host 
 host allows no namespace (no root and no unprivileged user namespaces), the stack runs on the host's network with
 a warning: Milvus 2.3's internal ports then listen on every interface.
 
+The servers outlive `cairn stack up` (they are started without a parent-death signal and detached;
+`cairn stack down` stops them), unlike servers a Python owner starts directly, which end with it (cairn._lifeline).
+
 On first start the stack replaces Milvus's default ``root:Milvus`` password with a random one and creates the
 dedicated user cairn connects as, with a role that may manage and use collections but not users or roles.
 """
@@ -324,6 +327,7 @@ class LocalStack:
             secret_key=state.s3_secret_key,
             s3_port=None if state.host_network else state.s3_port,
             launcher=self._launcher(state),
+            outlive_owner=True,  # `cairn stack up` returns; `cairn stack down` stops it
         )
         server.start()
         client = server.client()
@@ -342,7 +346,7 @@ class LocalStack:
         launcher = []
         if state.network_pid is not None:
             launcher = PrivateNetwork(state.network_pid, state.network_user).enter_unprivileged()
-        server = PostgresServer(self.root / "postgres", port=state.postgres_port, launcher=launcher)
+        server = PostgresServer(self.root / "postgres", port=state.postgres_port, launcher=launcher, outlive_owner=True)
         server.pid = state.postgres_pid
         return server
 
@@ -366,7 +370,13 @@ class LocalStack:
         ports = MilvusPorts(state.milvus_ports) if state.milvus_ports else MilvusPorts.free()
         target = S3Target(LOOPBACK, state.s3_port or 0, state.s3_access_key, state.s3_secret_key, MILVUS_BUCKET)
         server = MilvusStandalone(
-            self.root / "milvus", target, ports, tls_cert=cert, tls_key=key, launcher=self._launcher(state)
+            self.root / "milvus",
+            target,
+            ports,
+            tls_cert=cert,
+            tls_key=key,
+            launcher=self._launcher(state),
+            outlive_owner=True,
         )
         server.pid = state.milvus_pid
         return server

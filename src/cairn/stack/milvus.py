@@ -28,6 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from cairn._lifeline import owned_command, popen_on_lifeline_thread
 from cairn.stack.seaweed import held_loopback_ports, loopback_ports_free
 
 __all__ = ["MilvusPorts", "MilvusStandalone", "MilvusStartError", "S3Target"]
@@ -101,6 +102,7 @@ class MilvusStandalone:
         tls_key: Path | None = None,
         startup_timeout: float = 120.0,
         launcher: list[str] | None = None,
+        outlive_owner: bool = False,
     ) -> None:
         self.root = root
         self.s3 = s3
@@ -109,6 +111,7 @@ class MilvusStandalone:
         self.tls_key = tls_key
         self.startup_timeout = startup_timeout
         self.launcher = list(launcher or [])  # a command prefix, e.g. one entering the stack's network namespace
+        self.outlive_owner = outlive_owner  # `cairn stack up`; otherwise the server ends with this process
         self.pid: int | None = None
         self.startup_seconds: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -141,8 +144,9 @@ class MilvusStandalone:
         )
         # The server reads configs/milvus.yaml relative to its working directory.
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [*self.launcher, str(self.root / "bin" / "milvus"), "run", "standalone"],
+            server = [str(self.root / "bin" / "milvus"), "run", "standalone"]
+            self._process = popen_on_lifeline_thread(
+                [*self.launcher, *(server if self.outlive_owner else owned_command(server))],
                 cwd=self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -174,7 +178,10 @@ class MilvusStandalone:
         self.start()
 
     def detach(self) -> None:
-        """Leave the server running after this process exits (`cairn stack up`)."""
+        """Leave the server running after this process exits (`cairn stack up`).
+
+        Only a server made with ``outlive_owner=True`` survives its owner; any other ends with it (cairn._lifeline).
+        """
         self._process = None
 
     @property

@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from cairn._lifeline import owned_command, popen_on_lifeline_thread
 from cairn.errors import CairnError
 from cairn.stack.milvus import process_alive, stop_process_group
 from cairn.stack.seaweed import held_loopback_ports, loopback_ports_free
@@ -96,6 +97,7 @@ class PostgresServer:
         startup_timeout: float = 60.0,
         bindir: Path | None = None,
         launcher: list[str] | None = None,
+        outlive_owner: bool = False,
     ) -> None:
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be positive, got {startup_timeout!r}")
@@ -106,6 +108,7 @@ class PostgresServer:
         self.startup_timeout = startup_timeout
         self._bindir = bindir
         self._launcher = list(launcher or [])  # a command prefix: `cairn stack` enters its network namespace
+        self._outlive_owner = outlive_owner  # `cairn stack up`; otherwise the server ends with this process
         self._state = self._load_state()
         self._fixed_port = port is not None
         self.port = port or (self._state.port if self._state else None)
@@ -151,8 +154,11 @@ class PostgresServer:
             self._log_file = self.log_path.open("ab")
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb(bindir / "initdb", self._state.superuser_password)
-            self._process = subprocess.Popen(
-                [*self._launcher, *self._as_account([str(bindir / "postgres"), *self._server_options()])],
+            server = [str(bindir / "postgres"), *self._server_options()]
+            if not self._outlive_owner:  # SIGINT: PostgreSQL's fast shutdown; innermost, after the change of account
+                server = owned_command(server, signal.SIGINT)
+            self._process = popen_on_lifeline_thread(
+                [*self._launcher, *self._as_account(server)],
                 env=_server_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log_file,
@@ -182,7 +188,10 @@ class PostgresServer:
         self.detach()
 
     def detach(self) -> None:
-        """Leave the server running after this process exits (`cairn stack up`); stop it later by its pid."""
+        """Leave the server running after this process exits (`cairn stack up`); stop it later by its pid.
+
+        Only a server made with ``outlive_owner=True`` survives its owner; any other ends with it (cairn._lifeline).
+        """
         atexit.unregister(self.stop)
         self._process = None
         if self._log_file is not None:

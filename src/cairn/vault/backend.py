@@ -38,6 +38,9 @@ class ObjectStore(Protocol):
     def list(self, prefix: str) -> Iterator[str]:
         """Yield every key that starts with *prefix*, in lexicographic order."""
 
+    def list_dated(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Like `list`, with the time each object was last written (Unix seconds): how old an object is."""
+
     def delete(self, key: str) -> None:
         """Remove the object (every stored version of it); a missing key is not an error.
 
@@ -140,6 +143,13 @@ class LocalDirStore:
                 if key.startswith(prefix):
                     keys.append(key)
         yield from sorted(keys)
+
+    def list_dated(self, prefix: str) -> Iterator[tuple[str, float]]:
+        for key in self.list(prefix):
+            try:
+                yield key, self._path(key).stat().st_mtime
+            except FileNotFoundError:  # deleted since it was listed
+                continue
 
     def delete(self, key: str) -> None:
         try:

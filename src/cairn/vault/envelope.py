@@ -165,6 +165,9 @@ class EnvelopeStore:
     def list(self, prefix: str) -> Iterator[str]:
         return self.inner.list(prefix)
 
+    def list_dated(self, prefix: str) -> Iterator[tuple[str, float]]:
+        return self.inner.list_dated(prefix)
+
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 

@@ -130,6 +130,15 @@ class S3Store:
         except Exception as exc:
             raise self._error("list", prefix, exc) from exc
 
+    def list_dated(self, prefix: str) -> Iterator[tuple[str, float]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for entry in page.get("Contents", []):
+                    yield entry["Key"][len(self.prefix) :], entry["LastModified"].timestamp()
+        except Exception as exc:
+            raise self._error("list", prefix, exc) from exc
+
     def delete(self, key: str) -> None:
         # In a versioned bucket (every Object Lock bucket is one) a plain DELETE only hides the
         # object behind a delete marker; deleting means removing each version, which a lock refuses.

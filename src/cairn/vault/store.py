@@ -77,7 +77,11 @@ class Vault:
     # -- original bytes -------------------------------------------------------------------
     def put_blob(self, data: bytes) -> str:
         digest = sha256_hex(data)
-        self.store.put_if_absent(self._blob_key(digest), data)
+        key = self._blob_key(digest)
+        if not self.store.put_if_absent(key, data):
+            # Reused: written again, so its write time is now and `verify` can never judge it an old orphan
+            # while this writer has yet to record the version that keeps it (cairn.vault.orphans).
+            self.store.put(key, data)
         return digest
 
     def get_blob(self, digest: str) -> bytes:
