@@ -89,11 +89,11 @@ class Settings(BaseSettings):
         "of large batches through it, with the AWS_* endpoint and credentials.",
     )
     bulk_insert_min_rows: int = Field(
-        default=500_000,
+        default=100_000,
         ge=1,
-        description="Batches of at least this many rows use bulk import (with CAIRN_MILVUS_BUCKET). Above "
-        "every size measured here (docs/benchmarks.md: row inserts won up to 100k rows on one node); lower it "
-        "where `cairn bench bulk` on your cluster shows the crossover.",
+        description="Batches of at least this many rows use bulk import (with CAIRN_MILVUS_BUCKET): the crossover "
+        "`cairn bench bulk` measured on one node (docs/benchmarks.md: Parquet import 1.09x row inserts at 100k "
+        "rows, 0.98x at 50k); set it to the crossover the bench shows on your cluster.",
     )
     default_collection: str = "default"
     embed_model: str = Field(
