@@ -24,6 +24,7 @@ from cairn.models import (
     SearchResult,
 )
 from cairn.retrieve import candidate_pool, promote_exact_phrases
+from cairn.sources.api import SourceOperations
 
 __all__ = ["Cairn"]
 
@@ -32,7 +33,7 @@ __all__ = ["Cairn"]
 FRESH_CHANGE_S = 10.0
 
 
-class Cairn(DocumentOperations, Administration):
+class Cairn(DocumentOperations, Administration, SourceOperations):
     """Ingest, search and ask over collections kept in a vault and indexed in Milvus.
 
     Heavy parts (the embedding model, the engine) load on first use. Safe to share between
