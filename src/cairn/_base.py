@@ -246,7 +246,7 @@ class CairnBase:
         """A document named by id or source, with its versions; one the principal may not see is not found, alike."""
         self._state(collection)
         candidates = [self.catalog.document(collection, ref)] if ref and len(ref) <= 64 else []
-        for source in dict.fromkeys((ref, str(Path(ref).expanduser().absolute()))):
+        for source in dict.fromkeys((ref, str(Path(ref).expanduser().absolute()), *_local_suffixes(ref))):
             found = self.catalog.documents_by_source(collection, [source]).get(source)
             if found is not None:
                 candidates.append(self.catalog.document(collection, found.doc_id))
@@ -330,3 +330,16 @@ def _document_info(doc: DocumentRecord) -> DocumentInfo:
             for v in doc.versions
         ],
     )
+
+
+def _local_suffixes(ref: str) -> list[str]:
+    """For a local file's path, the identities an ingest of one of its folders gave it, longest first.
+
+    ``/srv/docs/guide/a.md`` may be ``docs/guide/a.md`` (``cairn ingest /srv``), ``guide/a.md``
+    (``cairn ingest /srv/docs``) or ``a.md``; the longest one the collection knows names it.
+    """
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        return []
+    parts = path.absolute().parts[1:]
+    return ["/".join(parts[start:]) for start in range(len(parts))]

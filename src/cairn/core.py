@@ -25,6 +25,7 @@ from cairn.models import (
     SearchResult,
 )
 from cairn.retrieve import candidate_pool, promote_exact_phrases
+from cairn.sources.api import SourceOperations
 
 if TYPE_CHECKING:
     from cairn.ray_engine import RayEngine
@@ -36,7 +37,7 @@ __all__ = ["Cairn"]
 FRESH_CHANGE_S = 10.0
 
 
-class Cairn(DocumentOperations, Administration):
+class Cairn(DocumentOperations, Administration, SourceOperations):
     """Ingest, search and ask over collections kept in a vault and indexed in Milvus.
 
     Heavy parts (the embedding model, the engine) load on first use. Safe to share between

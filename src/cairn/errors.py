@@ -3,7 +3,8 @@
     CairnError                      base: catch this to handle anything cairn reports
     ├── ConfigError                 a setting is missing, malformed or contradictory
     ├── StorageError                the vault could not read or write an object
-    │   └── IntegrityError          stored bytes do not match their recorded checksum
+    │   ├── IntegrityError          stored bytes do not match their recorded checksum
+    │   └── SourceError             a source (folder, bucket, repository) could not be listed or read
     ├── CatalogError                the catalog database is unreachable or refused a change
     │   └── LeaseLost               a worker's lease on a job passed to another worker
     ├── ParseError                  a document could not be turned into text
@@ -42,6 +43,7 @@ __all__ = [
     "NotFound",
     "ParseError",
     "RateLimited",
+    "SourceError",
     "StorageError",
     "Unauthenticated",
     "UnsupportedFormat",
@@ -78,6 +80,14 @@ class StorageError(CairnError):
 
 class IntegrityError(StorageError):
     """Stored bytes do not match the checksum recorded when they were written."""
+
+
+class SourceError(StorageError):
+    """A source (a folder, an S3 prefix, a Git repository) could not be listed or read; nothing was removed."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
 
 
 class ParseError(CairnError):

@@ -37,7 +37,7 @@ from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
 # Said alike whether the document exists for another group or tenant, or the name is just not this key's to use.
 _NOT_YOURS = "a document of this name exists that this key may not change; choose another name"
 
-__all__ = ["DocumentAccess", "IngestProgress", "Ingestor", "discover", "document_id"]
+__all__ = ["DocumentAccess", "IngestProgress", "Ingestor", "discover", "document_id", "local_identities"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,40 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FailedFile]]:
         else:
             missing.append(FailedFile(path=str(path), error="no such file or directory"))
     return [found[k] for k in sorted(found)], missing
+
+
+def local_identities(paths: Iterable[Path], files: Sequence[Path]) -> dict[str, str]:
+    """Each file's identity: its path from the folder given, that folder's name first (``docs/guide/a.md``).
+
+    ``cairn ingest /srv/docs`` names ``/srv/docs/guide/a.md`` ``docs/guide/a.md``; a file given by
+    itself is named from its own folder (``cairn ingest /srv/docs/guide/a.md`` → ``guide/a.md``,
+    as ``cairn ingest /srv/docs/guide`` names it). The identity never holds the importing machine's
+    mount point, so the same folder ingested later from elsewhere (``/mnt/a/docs`` then
+    ``/srv/docs``) names the same documents, and two folders of different names never collide.
+    When a file lies under several given folders, the first one given names it.
+    """
+    identities: dict[str, str] = {}
+    roots = [raw.expanduser().absolute() for raw in paths]
+    for file in files:
+        for root in roots:
+            if file == root:
+                identities[str(file)] = file.relative_to(file.parent.parent).as_posix()
+                break
+            if root in file.parents:
+                identities[str(file)] = file.relative_to(root.parent).as_posix()
+                break
+    return identities
+
+
+def is_local_identity(source: str) -> bool:
+    """Whether a document's source names a file of a plain ingest (relative, or an older absolute path).
+
+    Not an upload (``upload:NAME``), an object (``s3://…``) or a repository's file (``repo@path``: an
+    ``@`` in the first segment; a folder so named is then left alone by ``--sync``, the safe side).
+    """
+    if source.startswith("upload:") or "://" in source:
+        return False
+    return "@" not in source.split("/", 1)[0]
 
 
 @dataclass
@@ -198,12 +232,18 @@ class Ingestor:
         access: DocumentAccess | None = None,
         sources: Mapping[str, str] | None = None,
         principal: Principal | None = None,
+        metadata: Mapping[str, Mapping[str, str]] | None = None,
     ) -> IngestReport:
         """Ingest *paths*; with *access*, every document named gets that tenant and ACL.
 
-        A document is identified by its source: the file's absolute path, or the name *sources*
-        gives that path (an upload's name), so the same name is the same document wherever the
-        bytes were staged.
+        *metadata* gives documents (by source) fields that every chunk of their new version carries
+        and search filters can use (``metadata.team = "hr"``); the parser's own fields win a clash.
+
+        A document is identified by its source: the file's path relative to the folder given that
+        holds it (`local_identities`), or the name *sources* gives that path (an upload's name, a
+        source's key), so the same name is the same document wherever the bytes were staged. A
+        document recorded under a file's absolute path by an earlier version of cairn is renamed to
+        its new identity on its next ingest: it keeps its id, its versions and its ACL.
 
         Without *access*, new documents are visible to everyone in the ``default`` tenant and known
         documents keep theirs (a plain re-ingest never widens an ACL). With it, an unchanged
@@ -212,6 +252,8 @@ class Ingestor:
         self.access = access
         self.principal = principal
         self._sources = {str(Path(k).expanduser().absolute()): v for k, v in (sources or {}).items()}
+        self._named = set(self._sources)
+        self._metadata = metadata or {}
         started = time.perf_counter()
         clock = _StageClock()
         state = self._wait_for_maintenance()
@@ -225,6 +267,7 @@ class Ingestor:
             files, missing = discover(paths)
         report.files = len(files)
         report.failed.extend(missing)
+        self._sources = {**local_identities(paths, files), **self._sources}
         with clock.stage("hash"):
             known = self._live_digests(files)
         done = 0
@@ -272,7 +315,7 @@ class Ingestor:
         self._commit_and_acknowledge(batch, report, clock, step)
         if sync:
             with clock.stage("publish"):
-                report.removed = self._sync(paths, {str(p) for p in files})
+                report.removed = self._sync(paths, {self._source(str(p)) for p in files})
         if access is not None:
             with clock.stage("publish"):
                 self._grant(regranted, access)
@@ -288,11 +331,34 @@ class Ingestor:
 
     # -- per file ----------------------------------------------------------------------------
     def _live_digests(self, files: Sequence[Path]) -> dict[str, DocumentRecord]:
-        """The known documents among *files*, by source, each with its live version."""
-        return self.catalog.documents_by_source(self.collection, [self._source(str(path)) for path in files])
+        """The known documents among *files*, by source, each with its live version.
+
+        A file known only by its absolute path (how cairn named files before sources had identities)
+        has that document renamed to the file's identity first, its index rows rewritten to match.
+        """
+        known = self.catalog.documents_by_source(self.collection, [self._source(str(path)) for path in files])
+        legacy = {
+            str(path): self._source(str(path))
+            for path in files
+            if str(path) not in self._named and self._source(str(path)) not in known
+        }
+        # Only the host renames: a key never changes another document's name, even to its identity.
+        if (
+            legacy
+            and self.principal is None
+            and (old := self.catalog.documents_by_source(self.collection, list(legacy)))
+        ):
+            renamed = self.catalog.rename_sources(self.collection, {path: legacy[path] for path in old})
+            state = self.state()
+            for doc in old.values():
+                if doc.doc_id in renamed:
+                    self.vault.record_event(state.name, "source", doc.doc_id, source=legacy[doc.source])
+            self._rewrite_rows(renamed)
+            known.update(self.catalog.documents_by_source(self.collection, [legacy[path] for path in old]))
+        return known
 
     def _source(self, path: str) -> str:
-        """The document source of a local file: its name among *sources*, else its absolute path."""
+        """The document source of a local file: its name among *sources*, else its identity (`local_identities`)."""
         return self._sources.get(path, path)
 
     def _file_state(self, path: Path, known: dict[str, DocumentRecord]) -> str:
@@ -346,6 +412,8 @@ class Ingestor:
                 )
             if not chunks:
                 raise CairnError("no text found to index")
+            if extra := self._metadata.get(source):
+                chunks = [chunk.model_copy(update={"metadata": {**extra, **chunk.metadata}}) for chunk in chunks]
             with clock.stage("store"):
                 data = Path(parsed.path).read_bytes()
                 if sha256_hex(data) != parsed.sha256:
@@ -461,14 +529,22 @@ class Ingestor:
         )
         for doc in changed:
             self.vault.record_event(state.name, "access", doc.doc_id, tenant=doc.tenant, allowed=doc.allowed)
-        current = self.catalog.documents_by_source(state.name, [doc.source for doc in changed])
+        self._rewrite_rows([doc.doc_id for doc in changed])
+        return changed
+
+    def _rewrite_rows(self, doc_ids: Sequence[str]) -> None:
+        """Write the live rows of *doc_ids* again from the vault, with the catalog's access and source."""
+        if not doc_ids:
+            return
+        state = self.state()
+        sources = [doc.source for doc in self.catalog.documents(state.name, doc_ids).values()]
+        current = self.catalog.documents_by_source(state.name, sources)
         for doc in current.values():
             version = doc.live_version()
             if version is None:
                 continue
             chunks, vectors = self.vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
             self.index.insert(state.index_name, IndexedDocument.of(doc, version), chunks, vectors, replace=True)
-        return changed
 
     def remove(self, doc_ids: Sequence[str]) -> list[DocumentRecord]:
         """Take live documents out of the collection (their vault versions stay); return them."""
@@ -480,16 +556,30 @@ class Ingestor:
         return taken
 
     def _sync(self, roots: Sequence[Path], seen: set[str]) -> int:
-        """Retire live documents under *roots* whose files no longer exist."""
+        """Take down the collection's plainly ingested documents whose files are no longer under *roots*.
+
+        The given paths are the whole of what a plain ingest put in the collection: a document with a
+        local identity (`is_local_identity`) not found under them is removed. Uploads and the
+        documents of registered sources are never touched; a document still named by an absolute
+        path is removed only when that path lies under *roots* and no longer exists.
+        """
         prefixes = [str(r.expanduser().absolute()) for r in roots]
-        gone = [
+        owned = self.catalog.sourced_documents(self.collection)
+
+        def gone(source: str) -> bool:
+            if source in seen or not is_local_identity(source):
+                return False
+            if not os.path.isabs(source):
+                return True
+            under = any(source == p or source.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
+            return under and not Path(source).exists()
+
+        removed = [
             doc.doc_id
             for doc in self.catalog.iter_live_documents(self.collection)
-            if doc.source not in seen
-            and any(doc.source == p or doc.source.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
-            and not Path(doc.source).exists()
+            if doc.doc_id not in owned and gone(doc.source)
         ]
-        return len(self.remove(gone)) if gone else 0
+        return len(self.remove(removed)) if removed else 0
 
 
 def _numbered(chunks: list[Chunk], doc_id: str, version: int) -> list[Chunk]:

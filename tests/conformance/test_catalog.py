@@ -355,3 +355,66 @@ def test_an_unreachable_catalog_is_a_clear_error_not_a_hang() -> None:
         SqlCatalog("postgresql+psycopg://cairn:secret-pw@127.0.0.1:9/cairn")
     assert time.monotonic() - started < 15
     assert "secret-pw" not in str(caught.value)
+
+
+# -- sources (cairn.catalog.sourcing) ----------------------------------------------------------------
+def test_a_named_lease_has_one_holder_until_it_expires_or_is_released(catalog: SqlCatalog) -> None:
+    """hold_lease: the first holder wins and may renew; another holder waits for expiry or release."""
+    assert catalog.hold_lease("source-sync:kb", "a", ttl_s=30)
+    assert not catalog.hold_lease("source-sync:kb", "b", ttl_s=30)
+    assert catalog.hold_lease("source-sync:kb", "a", ttl_s=30)
+    assert catalog.lease_holder("source-sync:kb") == "a"
+    catalog.release_lease("source-sync:kb", "b")  # not b's to release
+    assert catalog.lease_holder("source-sync:kb") == "a"
+    catalog.release_lease("source-sync:kb", "a")
+    assert catalog.hold_lease("source-sync:kb", "b", ttl_s=0.05)
+    time.sleep(0.1)
+    assert catalog.lease_holder("source-sync:kb") is None
+    assert catalog.hold_lease("source-sync:kb", "a", ttl_s=30)
+
+
+def test_sources_and_what_their_syncs_saw_are_kept_and_forgotten_together(catalog: SqlCatalog) -> None:
+    """A source name is unique; its objects are replaced by key, owned per collection, and go with the source."""
+    from cairn.catalog import SourceObject, SourceRecord
+    from cairn.errors import InvalidRequest, NotFound
+
+    catalog.add_source(SourceRecord(name="docs", kind="s3", uri="s3://b/p", collection="kb", every_s=60.0))
+    with pytest.raises(InvalidRequest, match="exists"):
+        catalog.add_source(SourceRecord(name="docs", kind="directory", uri="/x", collection="kb"))
+    catalog.save_source_objects("docs", [SourceObject(key="a", doc_id="d1", etag="1", sha256="x" * 64)])
+    catalog.save_source_objects(
+        "docs",
+        [
+            SourceObject(key="a", doc_id="d1", etag="2", sha256="y" * 64),
+            SourceObject(key="b", doc_id="d2", sha256="z" * 64),
+        ],
+    )
+    seen = catalog.source_objects("docs")
+    assert (sorted(seen), seen["a"].etag) == (["a", "b"], "2")
+    assert catalog.sourced_documents("kb") == {"d1", "d2"}
+    assert [s.name for s in catalog.due_sources(time.time())] == ["docs"]
+    catalog.record_sync("docs", {"listed": 2}, next_sync_at=time.time() + 60)
+    assert catalog.due_sources(time.time()) == []
+    assert catalog.source("docs").last_sync == {"listed": 2}  # type: ignore[union-attr]
+    changed = catalog.source("docs").model_copy(update={"allowed": ["group:hr"], "every_s": None})  # type: ignore[union-attr]
+    catalog.update_source(changed)
+    assert (catalog.source("docs").allowed, catalog.source("docs").every_s) == (["group:hr"], None)  # type: ignore[union-attr]
+    catalog.forget_source_objects("docs", ["a"])
+    assert list(catalog.source_objects("docs")) == ["b"]
+    catalog.remove_source("docs")
+    assert catalog.source_objects("docs") == {}
+    assert catalog.source("docs") is None
+    with pytest.raises(NotFound):
+        catalog.remove_source("docs")
+
+
+def test_rename_sources_keeps_the_document_and_never_takes_a_used_name(catalog: SqlCatalog) -> None:
+    """A document renamed keeps its id; a rename onto a source another document has is skipped."""
+    drafts = [
+        VersionDraft(doc_id=f"{n:032x}", source=f"/abs/{n}.md", sha256=f"{n}" * 64, size=1, mime="text/plain", chunks=1)
+        for n in range(2)
+    ]
+    catalog.reserve("kb", drafts, writer="w", chunks_key=lambda doc_id, number: f"{doc_id}/{number}")
+    renamed = catalog.rename_sources("kb", {"/abs/0.md": "docs/0.md", "/abs/1.md": "docs/0.md"})
+    assert renamed == [f"{0:032x}"]
+    assert set(catalog.documents_by_source("kb", ["docs/0.md", "/abs/1.md"])) == {"docs/0.md", "/abs/1.md"}

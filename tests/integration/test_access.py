@@ -82,8 +82,8 @@ def test_a_tenant_never_sees_another_tenants_documents(cairn: Cairn, tenants: tu
             "globex salary band for engineers 250k Project Orchid", k=10, mode=mode, principal=acme_hr
         ).hits  # type: ignore[arg-type]
         assert hits
-        assert all("/acme/" in h.source for h in hits)
-    assert all("/acme/" in d.source for d in cairn.documents(principal=acme_hr))
+        assert all(h.source.startswith("acme/") for h in hits)
+    assert all(d.source.startswith("acme/") for d in cairn.documents(principal=acme_hr))
     with pytest.raises(NotFound):
         cairn.document_bytes(str(globex / "secret.md"), principal=acme_hr)
     with pytest.raises(NotFound):
@@ -149,7 +149,7 @@ def test_user_filters_narrow_results_but_never_widen_access(cairn: Cairn, tenant
     as_json = cairn.search(
         "salary band", k=5, principal=hr, filter=[{"field": "mime", "op": "=", "value": "text/markdown"}]
     )
-    assert all("/acme/" in h.source for h in as_json.hits)
+    assert all(h.source.startswith("acme/") for h in as_json.hits)
     for hostile in ['tenant = "globex"', 'source = "x") or (tenant == "globex"', 'allowed in ["*"]', "1 == 1"]:
         with pytest.raises(InvalidRequest):
             cairn.search("salary band", k=5, principal=hr, filter=hostile)

@@ -29,7 +29,7 @@ def _corpus(folder: Path) -> dict[str, str]:
     for n in range(DOCUMENTS):
         phrase = f"ledger entry {n * 7919 % 10007} is filed under cabinet {n}"
         (folder / f"note-{n:02d}.md").write_text(f"# Note {n}\n\nThe {phrase}.\n")
-        phrases[str(folder / f"note-{n:02d}.md")] = phrase
+        phrases[f"{folder.name}/note-{n:02d}.md"] = phrase
     return phrases
 
 

@@ -16,6 +16,8 @@ from cairn.catalog.records import (
     Publication,
     Retention,
     RowSet,
+    SourceObject,
+    SourceRecord,
     VersionDraft,
     VersionRecord,
 )
@@ -29,6 +31,8 @@ __all__ = [
     "Publication",
     "Retention",
     "RowSet",
+    "SourceObject",
+    "SourceRecord",
     "SqlCatalog",
     "VersionDraft",
     "VersionRecord",

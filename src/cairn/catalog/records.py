@@ -18,6 +18,8 @@ __all__ = [
     "PublishOutcome",
     "Retention",
     "RowSet",
+    "SourceObject",
+    "SourceRecord",
     "VersionDraft",
     "VersionRecord",
 ]
@@ -119,3 +121,44 @@ class Publication(BaseModel):
     doc_id: str
     version: int
     outcome: PublishOutcome
+
+
+class SourceRecord(BaseModel):
+    """A registered source: where its objects are, which collection they go to, and who may see them.
+
+    ``settings`` holds the kind's options (an S3 endpoint, path-style addressing, TLS, the *names*
+    of the environment variables that hold credentials, a Git ref, ACL mappings), never a secret.
+    ``last_sync`` is the last sync's report; ``next_sync_at`` when the scheduler runs it next.
+    """
+
+    name: str
+    kind: Literal["directory", "s3", "git"]
+    uri: str
+    collection: str
+    tenant: str = "default"
+    allowed: list[str] = Field(default_factory=lambda: ["*"])
+    every_s: float | None = None
+    settings: dict[str, object] = Field(default_factory=dict)
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+    last_sync: dict[str, object] | None = None
+    next_sync_at: float | None = None
+
+
+class SourceObject(BaseModel):
+    """What a sync saw of one object of a source, and the document it became.
+
+    ``signature`` digests what the listing says (ETag, size, modified time, version id, mapped
+    metadata and ACL); an object whose listing entry has the same signature is unchanged without
+    being fetched. ``sha256`` is the content hash of the bytes last ingested.
+    """
+
+    key: str
+    doc_id: str
+    etag: str | None = None
+    size: int = 0
+    modified: float | None = None
+    version_id: str | None = None
+    sha256: str = ""
+    signature: str | None = None
+    synced_at: float = Field(default_factory=time.time)

@@ -59,6 +59,8 @@ def _replay(records: list[dict[str, Any]], events: list[dict[str, Any]]) -> list
         elif kind == "access":
             documents[doc_id].tenant = str(item["tenant"])
             documents[doc_id].allowed = list(item["allowed"])
+        elif kind == "source":  # renamed to its identity (see `Ingestor`)
+            documents[doc_id].source = str(item["source"])
         elif kind == "take_down":
             documents[doc_id].live = None
         elif kind == "purge":

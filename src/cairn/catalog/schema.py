@@ -9,7 +9,12 @@
 - ``retired``: row sets replaced or taken down, still in the index until no reader can be using
   them; readers hide them.
 - ``jobs``: durable work (uploads, syncs) claimed by workers under a lease.
-- ``leases``: named leases (one scheduler, one maintenance run).
+- ``leases``: named leases (one scheduler, one maintenance run, one sync per source).
+- ``sources``: registered sources (directory, S3 prefix, Git repository) synced into a collection,
+  with their settings (never a secret: credentials are named environment variables) and last sync.
+- ``source_objects``: what a source's last syncs saw of each object (ETag, size, modified time,
+  version id, content hash) and which document it became, so an unchanged object costs one
+  listing entry.
 """
 
 from __future__ import annotations
@@ -27,7 +32,17 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["collections", "documents", "jobs", "leases", "metadata", "retired", "versions"]
+__all__ = [
+    "collections",
+    "documents",
+    "jobs",
+    "leases",
+    "metadata",
+    "retired",
+    "source_objects",
+    "sources",
+    "versions",
+]
 
 metadata = MetaData()
 
@@ -118,4 +133,38 @@ leases = Table(
     Column("name", String(200), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_at", Float, nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("collection", String(64), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("allowed", JSON, nullable=False),
+    Column("every_s", Float),
+    Column("settings", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("last_sync", JSON),
+    Column("next_sync_at", Float),
+    Index("ix_sources_collection", "collection"),
+)
+
+source_objects = Table(
+    "source_objects",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("key", String(1024), primary_key=True),
+    Column("doc_id", String(64), nullable=False),
+    Column("etag", String(200)),
+    Column("size", BigInteger, nullable=False),
+    Column("modified", Float),
+    Column("version_id", String(200)),
+    Column("sha256", String(64), nullable=False),
+    Column("signature", String(64)),
+    Column("synced_at", Float, nullable=False),
+    Index("ix_source_objects_doc", "doc_id"),
 )

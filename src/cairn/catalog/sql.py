@@ -35,6 +35,7 @@ from cairn.catalog.records import (
     VersionDraft,
     VersionRecord,
 )
+from cairn.catalog.sourcing import SourceCatalog
 from cairn.errors import CatalogError, NotFound
 
 __all__ = ["CatalogSnapshot", "PendingVersion", "SqlCatalog"]
@@ -52,7 +53,7 @@ class PendingVersion:
         self.chunks_key = chunks_key
 
 
-class SqlCatalog:
+class SqlCatalog(SourceCatalog):
     """The `Catalog` on a SQLAlchemy engine (SQLite or PostgreSQL), migrated to the newest schema on open."""
 
     def __init__(self, url: str, *, migrate_on_open: bool = True) -> None:

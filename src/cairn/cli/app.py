@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn.cli import audit, bench, catalog, collections, docs, keys, maintenance, mcp, serve, stack, worker
+from cairn.cli import audit, bench, catalog, collections, docs, keys, maintenance, mcp, serve, sources, stack, worker
 from cairn.cli.engine import EngineOpt, RayAddressOpt, RayEmbeddersOpt, chosen_engine
 from cairn.cli.eval import evaluate
 from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json, render
@@ -61,7 +61,13 @@ def _cairn() -> Cairn:
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest.")],
     collection: CollectionOpt = None,
-    sync: Annotated[bool, typer.Option("--sync", help="Remove documents whose files under PATHS are gone.")] = False,
+    sync: Annotated[
+        bool,
+        typer.Option(
+            "--sync",
+            help="Remove documents of folder ingests whose files are not under PATHS (not uploads or sources).",
+        ),
+    ] = False,
     tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant of the documents (default: default).")] = None,
     allow: Annotated[
         str | None, typer.Option("--allow", help="Who may see them: groups, user:NAME, key:ID, or * (default).")
@@ -254,6 +260,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(stack.app, name="stack")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(sources.app, name="sources")
 maintenance.register(app)
 app.command()(serve.serve)
 app.command()(worker.worker)

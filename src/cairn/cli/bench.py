@@ -106,6 +106,19 @@ def bulk(
     _emit(bench_bulk(rows, repeats=repeats), out)
 
 
+@app.command()
+def sources(
+    objects: Annotated[int, typer.Option(min=100, help="Objects in the source's bucket.")] = 10_000,
+    changed: Annotated[float, typer.Option(min=0.001, max=1.0, help="Share rewritten before the second sync.")] = 0.01,
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
+    json_only: Annotated[bool, typer.Option("--json", help="Print JSON (the default; kept for scripts).")] = True,
+) -> None:
+    """An S3 source on SeaweedFS: a sync with nothing changed (listing only), then one with 1% changed."""
+    from cairn.bench.sources import bench_sources
+
+    _emit(bench_sources(objects, changed), out)
+
+
 def _emit(result: dict[str, Any], out: Path | None) -> None:
     print_json(result)
     if out:

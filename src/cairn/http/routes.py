@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from cairn.auth import Principal
+from cairn.catalog import SourceRecord
 from cairn.core import Cairn
 from cairn.errors import CairnError, InvalidRequest, NotFound
 from cairn.generate.answer import AnswerStream
@@ -40,6 +41,25 @@ class SearchBody(BaseModel):
     )
     rerank: bool = Field(default=False, description="Rerank a wider candidate pool with the cross-encoder.")
     diversify: bool = Field(default=False, description="Choose the hits by MMR, so near-duplicates do not crowd.")
+
+
+class SourceBody(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    uri: str = Field(min_length=1, max_length=2000, description="s3://BUCKET/PREFIX")
+    collection: str | None = None
+    every: str | None = Field(default=None, description="A schedule such as 15m or 1h.")
+    tenant: str | None = None
+    allow: list[str] | None = None
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="endpoint, region, path_style, verify_tls, ca_bundle, access_key_env, secret_key_env, acl_prefixes",
+    )
+
+
+class SourceChange(BaseModel):
+    every: str | None = Field(default=None, description="A new schedule such as 1h, or off.")
+    allow: list[str] | None = None
+    settings: dict[str, Any] | None = Field(default=None, description="Settings to replace; null removes one.")
 
 
 class TurnBody(BaseModel):
@@ -357,6 +377,50 @@ def register(app: FastAPI) -> None:
                 yield _sse("progress", shown(state, principal).model_dump(mode="json"))
 
         return streams.reserve(principal).respond(events())
+
+    # -- sources --------------------------------------------------------------------------------
+    @app.post("/v1/sources", tags=["sources"], status_code=201)
+    def add_source(body: SourceBody, principal: Caller) -> SourceRecord:
+        """Register an S3 source (admins of the tenant); credentials are named environment variables, never sent."""
+        return cairn.add_source(
+            body.name,
+            body.uri,
+            collection=body.collection,
+            every=body.every,
+            tenant=body.tenant,
+            allow=body.allow,
+            settings=body.settings,
+            principal=principal,
+        )
+
+    @app.get("/v1/sources", tags=["sources"])
+    def list_sources(principal: Caller) -> dict[str, list[SourceRecord]]:
+        """Sources of this key's tenant in collections it may use (editors and admins)."""
+        return {"sources": cairn.sources(principal=principal)}
+
+    @app.get("/v1/sources/{name}", tags=["sources"])
+    def show_source(name: str, principal: Caller) -> SourceRecord:
+        """One source with its last sync's report."""
+        return cairn.source_info(name, principal=principal)
+
+    @app.patch("/v1/sources/{name}", tags=["sources"])
+    def change_source(name: str, body: SourceChange, principal: Caller) -> SourceRecord:
+        """Change a source's schedule, ACL or settings (admins); the next sync applies it."""
+        return cairn.change_source(
+            name, every=body.every, allow=body.allow, settings=body.settings, principal=principal
+        )
+
+    @app.post("/v1/sources/{name}/sync", tags=["sources"], status_code=202)
+    def sync_source(name: str, principal: Caller, confirm_deletions: bool = False) -> Job:
+        """Enqueue a sync as a durable job; follow it at /v1/jobs/{job_id}/events."""
+        return shown(
+            cairn.submit_source_sync(name, confirm_deletions=confirm_deletions, principal=principal), principal
+        )
+
+    @app.delete("/v1/sources/{name}", tags=["sources"])
+    def remove_source(name: str, principal: Caller, take_down: bool = False) -> dict[str, Any]:
+        """Forget a source (admins); with take_down, its documents leave search too."""
+        return {"removed": name, "taken_down": cairn.remove_source(name, take_down=take_down, principal=principal)}
 
     # -- keys -----------------------------------------------------------------------------------
     @app.post("/v1/keys", tags=["keys"], status_code=201)

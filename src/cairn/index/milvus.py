@@ -39,6 +39,7 @@ _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 # Milvus VARCHAR limit is counted in bytes; chunks are far below it (256 model tokens).
 _MAX_TEXT_BYTES = 65_535
 _INSERT_BATCH = 1000
+_DELETE_BATCH = 32  # row sets per delete request
 _MAX_GATHERED_ROWS = 50_000
 # After this process writes or deletes, its reads are Strong for this long; otherwise the configured level.
 _STRONG_AFTER_WRITE_S = 10.0
@@ -376,9 +377,11 @@ class MilvusIndex:
     def delete_rows(self, collection: str, rowsets: Sequence[RowSet]) -> None:
         if not rowsets or not self.has_collection(collection):
             return
-        expr = " or ".join(_rowset_expr(r) for r in rowsets)
         try:
-            self.client.delete(self.engine_name(collection), filter=expr)
+            # Milvus Lite 2.5 refuses a filter of 64 or more or-ed terms ("unsupported expr proto node").
+            for lo in range(0, len(rowsets), _DELETE_BATCH):
+                expr = " or ".join(_rowset_expr(r) for r in rowsets[lo : lo + _DELETE_BATCH])
+                self.client.delete(self.engine_name(collection), filter=expr)
         except Exception as exc:
             raise EngineError(f"Milvus could not delete rows: {exc}", collection=collection) from exc
         finally:

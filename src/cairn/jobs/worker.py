@@ -33,6 +33,7 @@ from cairn.errors import CairnError, CatalogError, EngineError, LeaseLost, Stora
 from cairn.jobs.queue import ClaimedJob, JobQueue, queue_for
 from cairn.jobs.uploads import UPLOAD, Progress, discard_upload, run_upload, sweep_staging
 from cairn.models import IngestReport
+from cairn.sources.jobs import SOURCE_SYNC, discard_sync, run_sync_job, schedule_due
 
 if TYPE_CHECKING:
     from cairn.core import Cairn
@@ -55,9 +56,14 @@ class JobKind:
     cleanup: Callable[[Cairn, ClaimedJob], None]
 
 
-KINDS: dict[str, JobKind] = {UPLOAD: JobKind(run=run_upload, cleanup=discard_upload)}
+KINDS: dict[str, JobKind] = {
+    UPLOAD: JobKind(run=run_upload, cleanup=discard_upload),
+    SOURCE_SYNC: JobKind(run=run_sync_job, cleanup=discard_sync),
+}
 
 
+# How often a worker checks for scheduled source syncs that are due.
+SCHEDULE_S = 30.0
 # How often a worker does its background upkeep (see `Worker._housekeeping`).
 HOUSEKEEPING_S = 300.0
 
@@ -88,6 +94,7 @@ class Worker:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_housekeeping = 0.0
+        self._next_schedule = 0.0
 
     @property
     def queue(self) -> JobQueue:
@@ -110,6 +117,7 @@ class Worker:
             while not self._stopping.is_set():
                 if time.monotonic() >= self._next_housekeeping:
                     self._housekeeping()
+                self._schedule_sources()
                 self._wake.clear()
                 job = self._claim(until_idle)
                 if job is None:
@@ -167,6 +175,16 @@ class Worker:
                     janitor.sweep(state)
         except Exception as exc:  # upkeep waits for the next round; jobs go on
             log.warning("housekeeping did not finish: %s", exc)
+
+    def _schedule_sources(self) -> None:
+        """Enqueue due source syncs, at most every `SCHEDULE_S`, when this worker is the deployment's scheduler."""
+        if time.monotonic() < self._next_schedule:
+            return
+        self._next_schedule = time.monotonic() + SCHEDULE_S
+        try:
+            schedule_due(self.cairn, self.name)
+        except Exception as exc:  # the next round tries again
+            log.warning("could not schedule source syncs: %s", exc)
 
     def _sweep(self) -> None:
         try:

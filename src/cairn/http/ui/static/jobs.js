@@ -12,10 +12,13 @@ export function setupJobs() {
 
 function result(job) {
   if (job.state === "failed") return job.error || "failed";
-  if (!job.report) return job.current ? `working on ${job.current}` : "—";
+  if (!job.report) return job.current ? `working on ${job.current}` : job.kind === "source-sync" ? "source sync" : "—";
   const r = job.report;
   const failed = r.failed.length ? `, ${r.failed.length} failed` : "";
-  const summary = `${r.ingested} ingested, ${r.unchanged} unchanged${failed}; ${r.chunks} passage${r.chunks === 1 ? "" : "s"}`;
+  const summary =
+    job.kind === "source-sync"
+      ? `source sync: ${r.files} listed, ${r.unchanged} unchanged, ${r.ingested} ingested, ${r.removed} removed${failed}`
+      : `${r.ingested} ingested, ${r.unchanged} unchanged${failed}; ${r.chunks} passage${r.chunks === 1 ? "" : "s"}`;
   const warnings = r.warnings || [];
   if (!warnings.length) return summary;
   // Text nodes only: paths and messages quote the damaged document's own text.
