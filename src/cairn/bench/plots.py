@@ -8,7 +8,16 @@ from typing import Any
 
 __all__ = ["plot_latency_timeline", "plot_lines"]
 
-_PHASE_COLOURS = {"idle": "tab:blue", "ingest": "tab:orange", "index": "tab:green"}
+_PHASE_COLOURS = {
+    "idle": "tab:blue",
+    "ingest": "tab:orange",
+    "index": "tab:green",
+    # `cairn bench soak`: before, during and after a component restart
+    "before": "tab:blue",
+    "during": "tab:red",
+    "after": "tab:green",
+    "steady": "tab:blue",
+}
 
 
 def _pyplot() -> Any:

@@ -119,6 +119,30 @@ def sources(
     _emit(bench_sources(objects, changed), out)
 
 
+@app.command()
+def soak(
+    duration: Annotated[float, typer.Option(min=10, help="Seconds of load (600 for the recorded benchmark).")] = 600,
+    clients: Annotated[int, typer.Option(min=1, help="Concurrent reader clients (search and ask).")] = 4,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between the editor's changes.")] = 1.0,
+    key_interval: Annotated[float, typer.Option(min=0.05, help="Seconds between key rotations.")] = 5.0,
+    restart: Annotated[str, typer.Option(help="Restarted a quarter of the way in: milvus or none.")] = "milvus",
+    plot: Annotated[Path | None, typer.Option(help="Write the latency timeline PNG here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
+) -> None:
+    """Mixed load on two replicas over a stack of its own, a component restarted; exits 1 if the final
+    consistency check fails (a document lost or doubled, a reader shown what its key could not see)."""
+    from cairn.bench.soak import RESTARTABLE, bench_soak
+
+    if restart not in RESTARTABLE:
+        raise typer.BadParameter(f"--restart takes one of {', '.join(RESTARTABLE)}, not {restart!r}")
+    result = bench_soak(
+        duration=duration, clients=clients, interval=interval, key_interval=key_interval, restart=restart, plot=plot
+    )
+    _emit(result, out)
+    if not result["consistency"]["ok"]:
+        raise typer.Exit(1)
+
+
 def _emit(result: dict[str, Any], out: Path | None) -> None:
     print_json(result)
     if out:

@@ -61,12 +61,28 @@ class RayLayout:
         return cls(parsers=parsers, embedders=embedders or max(1, cpus - parsers))
 
 
+def _wait_placed(actors: list[Any], kind: str, count: int, timeout_s: float) -> None:
+    """Return once every actor has started (its model loaded); raise with the reason when they cannot be placed."""
+    ready, waiting = ray.wait([actor.pid.remote() for actor in actors], num_returns=len(actors), timeout=timeout_s)
+    if waiting:
+        for actor in actors:
+            ray.kill(actor)
+        raise ConfigError(
+            f"the Ray cluster placed {len(ready)} of {count} {kind} actors within {timeout_s:.0f} s: it lacks the "
+            "CPUs or GPUs they ask for (`ray status` shows what is free); add nodes or lower --ray-embedders"
+        )
+    ray.get(ready)  # an actor whose start failed (its model did not load) raises here, with the cause
+
+
 @dataclass
 class RayEngine:
     """A connection to a Ray cluster and the actors an ingest runs on; `close` releases them."""
 
     address: str | None = None
     embedders: int | None = None  # embedding actors; default: sized by the cluster (see `RayLayout`)
+    # How long actors may wait to be placed (a KubeRay autoscaler adding a node takes minutes) before the
+    # run fails with the reason, rather than waiting for resources that never come.
+    start_timeout_s: float = 600.0
     _started_here: bool = field(default=False, init=False)
     _parsers: RayParsePool | None = field(default=None, init=False)
     _embedders: dict[str, RayEmbedder] = field(default_factory=dict, init=False)
@@ -104,6 +120,7 @@ class RayEngine:
                 ParserActor.remote(settings.parse_timeout_s, settings.parse_memory_mb, limits)
                 for _ in range(self.layout.parsers)
             ]
+            _wait_placed(actors, "parser", self.layout.parsers, self.start_timeout_s)
             self._parsers = RayParsePool(actors)
         return self._parsers
 
@@ -115,6 +132,11 @@ class RayEngine:
                 self._connect()
                 assert self.layout is not None
                 layout = self.layout
+                # One model's actors at a time: they are sized to the cluster, so another model's would
+                # wait for resources those hold (a reindex after an ingest, in one engine).
+                for other in list(self._embedders):
+                    for actor in self._embedders.pop(other).actors:
+                        ray.kill(actor)
                 device = "cuda" if layout.gpus_per_embedder else settings.embed_device
                 actors: list[Any] = [
                     EmbedActor.options(num_cpus=layout.cpus_per_embedder, num_gpus=layout.gpus_per_embedder).remote(
@@ -122,6 +144,7 @@ class RayEngine:
                     )
                     for _ in range(layout.embedders)
                 ]
+                _wait_placed(actors, "embedding", layout.embedders, self.start_timeout_s)
                 self._embedders[model] = RayEmbedder(local_for(model), actors)
             return self._embedders[model]
 
