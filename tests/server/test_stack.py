@@ -159,6 +159,25 @@ def test_tenant_is_the_partition_key_and_reads_are_strong_right_after_deletes(
     )
 
 
+def test_a_changed_acl_keeps_the_document_findable_in_its_tenant(server_cairn: Cairn, tmp_path: Path) -> None:
+    """On Milvus 2.3 an upsert put rows in the wrong partition (milvus#30607): an ACL change made the document
+    vanish from every tenant-filtered search. Its rows are rewritten by delete and insert there instead."""
+    from cairn.auth import Principal
+
+    name = unique("acl")
+    docs = _write_docs(tmp_path / "docs", 3, "boiler")
+    server_cairn.ingest([docs], collection=name, tenant="acme", allow=["hr"])
+    engineer = Principal(key_id="e" * 16, role="reader", tenant="acme", groups=["eng"])
+    target = next(d for d in server_cairn.documents(collection=name) if d.source.endswith("boiler-002.md"))
+    assert server_cairn.search("boiler unit 2", collection=name, mode="dense", principal=engineer).hits == []
+
+    server_cairn.set_access([target.doc_id], allow=["hr", "eng"], tenant="acme", collection=name)
+
+    hits = server_cairn.search("boiler unit 2", collection=name, mode="dense", principal=engineer).hits
+    assert {h.doc_id for h in hits} == {target.doc_id}
+    assert server_cairn.index.count(name) == sum(d.chunks for d in server_cairn.documents(collection=name))
+
+
 def test_reindex_switches_the_collection_alias_to_the_new_generation(server_cairn: Cairn, tmp_path: Path) -> None:
     name = unique("alias")
     server_cairn.ingest([_write_docs(tmp_path / "docs", 3, "valve")], collection=name)

@@ -25,6 +25,9 @@ class EngineFeatures:
     aliases: bool  # collection aliases (zero-downtime switch on reindex)
     partition_key: bool  # tenant as the partition key
     consistency_per_read: bool  # a consistency level chosen per search
+    # Whether an upsert keeps a row in its partition-key partition. Milvus before 2.4 put upserted rows
+    # in the wrong partition (milvus-io/milvus#30607): tenant-filtered searches then never found them.
+    upsert_keeps_partition: bool = True
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -72,4 +75,5 @@ def detect_features(engine: str, version: str) -> EngineFeatures:
         aliases=True,
         partition_key=parsed >= (2, 2, 9),
         consistency_per_read=True,
+        upsert_keeps_partition=parsed >= (2, 4, 0),
     )

@@ -363,6 +363,14 @@ class MilvusIndex:
         try:
             if self.bulk is not None and not replace and len(rows) >= self.bulk.min_rows:
                 self.bulk.load(self, name, rows)
+            elif replace and self.features.partition_key and not self.features.upsert_keeps_partition:
+                # An upsert would land in the wrong partition here (see `EngineFeatures`): delete, then insert.
+                # A search between the two may miss these rows for that moment; none can see stale access.
+                for lo in range(0, len(rows), _INSERT_BATCH):
+                    part = rows[lo : lo + _INSERT_BATCH]
+                    ids = ", ".join(json.dumps(row["chunk_id"]) for row in part)
+                    self.client.delete(name, filter=f"chunk_id in [{ids}]")
+                    self.client.insert(name, part)
             else:
                 for lo in range(0, len(rows), _INSERT_BATCH):
                     write = self.client.upsert if replace else self.client.insert
