@@ -10,6 +10,7 @@ never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -22,7 +23,7 @@ from typing import Protocol
 
 from cairn.access import permits
 from cairn.auth import Principal
-from cairn.catalog import Catalog, CollectionState, DocumentRecord, VersionDraft, VersionRecord
+from cairn.catalog import Catalog, CollectionState, DocumentRecord, Publication, RowSet, VersionDraft, VersionRecord
 from cairn.catalog.janitor import Janitor, LocalReaders
 from cairn.catalog.writers import this_process
 from cairn.chunking import chunk_elements, chunk_id
@@ -465,6 +466,44 @@ class Ingestor:
                 writer=this_process(),
                 chunks_key=lambda doc_id, number: self.vault.chunks_key(state.name, doc_id, number, state.generation),
             )
+        try:
+            published = self._store_and_publish(batch, reserved, vectors, state, clock)
+        except BaseException:
+            # Give the batch's reserved versions up at once: left pending, they would hold every
+            # maintenance run (verify, rebuild) of the collection until this process ended.
+            with contextlib.suppress(Exception):  # the catalog may be what failed; the janitor retries then
+                self.catalog.abandon(
+                    state.name,
+                    [RowSet(doc_id=record.doc_id, version=version.version) for record, version in reserved],
+                    generation=state.generation,
+                )
+            raise
+        outcomes: dict[str, str] = {}
+        for doc, publication in zip(sorted(batch.documents, key=lambda d: d.draft.doc_id), published, strict=True):
+            if publication.outcome == "duplicate":  # another writer stored the same bytes first
+                self.vault.forget_version_files(state.name, doc.draft.doc_id, publication.version, state.generation)
+                report.unchanged += 1
+                outcomes[doc.draft.doc_id] = "unchanged"
+                continue
+            outcomes[doc.draft.doc_id] = "ingested"
+            report.ingested += 1
+            report.chunks += len(doc.chunks)
+            report.tokens += sum(chunk.token_count for chunk in doc.chunks)
+            report.formats[doc.format] = report.formats.get(doc.format, 0) + 1
+        # 3. The replaced rows are deleted once no reader can still be using them.
+        with clock.stage("publish"):
+            self.sweep(state)
+        return outcomes
+
+    def _store_and_publish(
+        self,
+        batch: _Batch,
+        reserved: Sequence[tuple[DocumentRecord, VersionRecord]],
+        vectors: Vector,
+        state: CollectionState,
+        clock: _StageClock,
+    ) -> list[Publication]:
+        """Write the reserved versions' chunk files and rows, then make them live in one transaction."""
         offset = 0
         for doc, (record, version) in zip(batch.documents, reserved, strict=True):
             doc.record, doc.version = record, version
@@ -485,22 +524,7 @@ class Ingestor:
                 [(doc.draft, doc.version.version) for doc in batch.documents if doc.version is not None],
                 generation=state.generation,
             )
-        outcomes: dict[str, str] = {}
-        for doc, publication in zip(sorted(batch.documents, key=lambda d: d.draft.doc_id), published, strict=True):
-            if publication.outcome == "duplicate":  # another writer stored the same bytes first
-                self.vault.forget_version_files(state.name, doc.draft.doc_id, publication.version, state.generation)
-                report.unchanged += 1
-                outcomes[doc.draft.doc_id] = "unchanged"
-                continue
-            outcomes[doc.draft.doc_id] = "ingested"
-            report.ingested += 1
-            report.chunks += len(doc.chunks)
-            report.tokens += sum(chunk.token_count for chunk in doc.chunks)
-            report.formats[doc.format] = report.formats.get(doc.format, 0) + 1
-        # 3. The replaced rows are deleted once no reader can still be using them.
-        with clock.stage("publish"):
-            self.sweep(state)
-        return outcomes
+        return published
 
     def _write_chunks(self, doc: _Prepared, doc_vectors: Vector, state: CollectionState) -> None:
         assert doc.record is not None

@@ -136,3 +136,35 @@ def test_remove_document_by_path(cairn: Cairn, docs: Path) -> None:
     assert removed.source == "docs/leave.md"
     assert all(h.doc_id != removed.doc_id for h in cairn.search("parental leave days", k=10).hits)
     assert cairn.vault.get_blob(removed.versions[0].sha256).startswith(b"# Leave policy")
+
+
+def test_a_batch_the_engine_refuses_gives_up_its_reserved_versions(cairn: Cairn, tmp_path: Path) -> None:
+    """Milvus refusing a batch's rows fails the ingest with the engine's reason, and leaves no version pending
+    (a pending version would hold every verify and rebuild of the collection until the writer exits)."""
+    from cairn.errors import EngineError
+    from cairn.settings import Settings
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(6):
+        (folder / f"note-{n}.md").write_text(f"# Note {n}\n\nValve {n} was replaced on shift {n * 2}.\n")
+    small = Cairn(Settings(home=tmp_path / "home", ingest_batch_chunks=1))
+    small._embedder = cairn._embedder
+    dropped: list[str] = []
+
+    def drop_the_engine_collection(step: object) -> None:
+        if not dropped:  # the first batch is live: take the engine collection away under the next one
+            state = small.catalog.collection("default")
+            assert state is not None
+            small.index.client.drop_collection(small.index.engine_name(state.index_name))
+            dropped.append(state.name)
+
+    try:
+        with pytest.raises(EngineError, match="Milvus refused rows"):
+            small.ingest([folder], progress=drop_the_engine_collection)
+
+        assert dropped == ["default"]
+        assert small.catalog.pending_versions("default") == []
+        assert len(small.documents()) == 1  # the first batch, published before the engine lost its collection
+    finally:
+        small.close()
