@@ -3,7 +3,8 @@
     CairnError                      base: catch this to handle anything cairn reports
     ├── ConfigError                 a setting is missing, malformed or contradictory
     ├── StorageError                the vault could not read or write an object
-    │   └── IntegrityError          stored bytes do not match their recorded checksum
+    │   ├── IntegrityError          stored bytes do not match their recorded checksum
+    │   └── DiskFull                the local disk under CAIRN_HOME has no space left
     ├── CatalogError                the catalog database is unreachable or refused a change
     │   └── LeaseLost               a worker's lease on a job passed to another worker
     ├── ParseError                  a document could not be turned into text
@@ -11,6 +12,7 @@
     │   └── LimitExceeded           a file broke a parse limit (time, memory, size, nesting)
     ├── EmbeddingError              the embedding model could not be loaded or run
     ├── EngineError                 the vector engine (Milvus) refused or failed an operation
+    │   └── IndexUnavailable        the Milvus server did not answer in time (down, restarting, unreachable)
     ├── GenerationError             the LLM endpoint failed, timed out or refused the request
     ├── NotFound                    a collection, document or version does not exist
     ├── InvalidRequest              arguments to a call are out of range or malformed
@@ -30,10 +32,12 @@ __all__ = [
     "CairnError",
     "CatalogError",
     "ConfigError",
+    "DiskFull",
     "EmbeddingError",
     "EngineError",
     "Forbidden",
     "GenerationError",
+    "IndexUnavailable",
     "InsecureEngine",
     "IntegrityError",
     "InvalidRequest",
@@ -80,6 +84,17 @@ class IntegrityError(StorageError):
     """Stored bytes do not match the checksum recorded when they were written."""
 
 
+class DiskFull(StorageError):
+    """A write under CAIRN_HOME (catalog, vault, index, staged uploads) found no space left on the disk.
+
+    ``path`` is where the write failed; nothing half-written is committed: free space and try again.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message, key=path)
+        self.path = path
+
+
 class ParseError(CairnError):
     """A document could not be turned into text."""
 
@@ -110,6 +125,11 @@ class EngineError(CairnError):
 
 class InsecureEngine(EngineError):
     """The Milvus server accepts its factory login (root:Milvus) or no login at all; cairn will not use it."""
+
+
+class IndexUnavailable(EngineError):
+    """The Milvus server did not answer within its timeout: it is down, restarting or unreachable. Passing:
+    try again once it is back; jobs that meet it are retried by themselves."""
 
 
 class GenerationError(CairnError):

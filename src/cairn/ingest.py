@@ -11,6 +11,7 @@ never stops the others.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from cairn.access import permits
 from cairn.auth import Principal
-from cairn.catalog import Catalog, CollectionState, DocumentRecord, VersionDraft, VersionRecord
+from cairn.catalog import Catalog, CollectionState, DocumentRecord, RowSet, VersionDraft, VersionRecord
 from cairn.catalog.janitor import Janitor, LocalReaders
 from cairn.catalog.writers import this_process
 from cairn.chunking import chunk_elements, chunk_id
@@ -32,6 +33,8 @@ from cairn.models import Chunk, FailedFile, IngestReport
 from cairn.parse.pool import ParseOutcome, ParsePool
 from cairn.settings import Settings
 from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
+
+log = logging.getLogger("cairn.ingest")
 
 # Said alike whether the document exists for another group or tenant, or the name is just not this key's to use.
 _NOT_YOURS = "a document of this name exists that this key may not change; choose another name"
@@ -389,6 +392,28 @@ class Ingestor:
                 writer=this_process(),
                 chunks_key=lambda doc_id, number: self.vault.chunks_key(state.name, doc_id, number, state.generation),
             )
+        try:
+            return self._store_and_publish(batch, reserved, vectors, state, report, clock)
+        except BaseException:
+            # The batch failed after its versions were reserved (the vault, the index or the catalog went away, or
+            # the process is stopping): give the numbers up now. Left pending, they would stay hidden rows of a
+            # live writer, which nothing abandons, and every maintenance run (verify, reindex) would wait on them.
+            rowsets = [RowSet(doc_id=record.doc_id, version=version.version) for record, version in reserved]
+            try:
+                self.catalog.abandon(state.name, rowsets, generation=state.generation)
+            except Exception as exc:  # the catalog itself is away: the versions go once this process has ended
+                log.warning("could not give up the versions of a failed batch (%s); they go once it exits", exc)
+            raise
+
+    def _store_and_publish(
+        self,
+        batch: _Batch,
+        reserved: Sequence[tuple[DocumentRecord, VersionRecord]],
+        vectors: Vector,
+        state: CollectionState,
+        report: IngestReport,
+        clock: _StageClock,
+    ) -> dict[str, str]:
         offset = 0
         for doc, (record, version) in zip(batch.documents, reserved, strict=True):
             doc.record, doc.version = record, version
