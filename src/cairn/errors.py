@@ -4,7 +4,8 @@
     ├── ConfigError                 a setting is missing, malformed or contradictory
     ├── StorageError                the vault could not read or write an object
     │   ├── IntegrityError          stored bytes do not match their recorded checksum
-    │   └── SourceError             a source (folder, bucket, repository) could not be listed or read
+    │   ├── SourceError             a source (folder, bucket, repository) could not be listed or read
+    │   └── DiskFull                the local disk under CAIRN_HOME has no space left
     ├── CatalogError                the catalog database is unreachable or refused a change
     │   └── LeaseLost               a worker's lease on a job passed to another worker
     ├── ParseError                  a document could not be turned into text
@@ -12,6 +13,7 @@
     │   └── LimitExceeded           a file broke a parse limit (time, memory, size, nesting)
     ├── EmbeddingError              the embedding model could not be loaded or run
     ├── EngineError                 the vector engine (Milvus) refused or failed an operation
+    │   └── IndexUnavailable        the Milvus server did not answer in time (down, restarting, unreachable)
     ├── GenerationError             the LLM endpoint failed, timed out or refused the request
     ├── NotFound                    a collection, document or version does not exist
     ├── InvalidRequest              arguments to a call are out of range or malformed
@@ -31,10 +33,12 @@ __all__ = [
     "CairnError",
     "CatalogError",
     "ConfigError",
+    "DiskFull",
     "EmbeddingError",
     "EngineError",
     "Forbidden",
     "GenerationError",
+    "IndexUnavailable",
     "InsecureEngine",
     "IntegrityError",
     "InvalidRequest",
@@ -90,6 +94,17 @@ class SourceError(StorageError):
         self.source = source
 
 
+class DiskFull(StorageError):
+    """A write under CAIRN_HOME (catalog, vault, index, staged uploads) found no space left on the disk.
+
+    ``path`` is where the write failed; nothing half-written is committed: free space and try again.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message, key=path)
+        self.path = path
+
+
 class ParseError(CairnError):
     """A document could not be turned into text."""
 
@@ -120,6 +135,11 @@ class EngineError(CairnError):
 
 class InsecureEngine(EngineError):
     """The Milvus server accepts its factory login (root:Milvus) or no login at all; cairn will not use it."""
+
+
+class IndexUnavailable(EngineError):
+    """The Milvus server did not answer within its timeout: it is down, restarting or unreachable. Passing:
+    try again once it is back; jobs that meet it are retried by themselves."""
 
 
 class GenerationError(CairnError):

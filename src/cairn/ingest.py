@@ -10,8 +10,8 @@ never stops the others.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import time
@@ -23,7 +23,7 @@ from typing import Protocol
 
 from cairn.access import permits
 from cairn.auth import Principal
-from cairn.catalog import Catalog, CollectionState, DocumentRecord, Publication, RowSet, VersionDraft, VersionRecord
+from cairn.catalog import Catalog, CollectionState, DocumentRecord, RowSet, VersionDraft, VersionRecord
 from cairn.catalog.janitor import Janitor, LocalReaders
 from cairn.catalog.writers import this_process
 from cairn.chunking import chunk_elements, chunk_id
@@ -34,6 +34,8 @@ from cairn.models import Chunk, FailedFile, IngestReport
 from cairn.parse.pool import ParseOutcome
 from cairn.settings import Settings
 from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
+
+log = logging.getLogger("cairn.ingest")
 
 # Said alike whether the document exists for another group or tenant, or the name is just not this key's to use.
 _NOT_YOURS = "a document of this name exists that this key may not change; choose another name"
@@ -467,33 +469,17 @@ class Ingestor:
                 chunks_key=lambda doc_id, number: self.vault.chunks_key(state.name, doc_id, number, state.generation),
             )
         try:
-            published = self._store_and_publish(batch, reserved, vectors, state, clock)
+            return self._store_and_publish(batch, reserved, vectors, state, report, clock)
         except BaseException:
-            # Give the batch's reserved versions up at once: left pending, they would hold every
-            # maintenance run (verify, rebuild) of the collection until this process ended.
-            with contextlib.suppress(Exception):  # the catalog may be what failed; the janitor retries then
-                self.catalog.abandon(
-                    state.name,
-                    [RowSet(doc_id=record.doc_id, version=version.version) for record, version in reserved],
-                    generation=state.generation,
-                )
+            # The batch failed after its versions were reserved (the vault, the index or the catalog went away, or
+            # the process is stopping): give the numbers up now. Left pending, they would stay hidden rows of a
+            # live writer, which nothing abandons, and every maintenance run (verify, reindex) would wait on them.
+            rowsets = [RowSet(doc_id=record.doc_id, version=version.version) for record, version in reserved]
+            try:
+                self.catalog.abandon(state.name, rowsets, generation=state.generation)
+            except Exception as exc:  # the catalog itself is away: the versions go once this process has ended
+                log.warning("could not give up the versions of a failed batch (%s); they go once it exits", exc)
             raise
-        outcomes: dict[str, str] = {}
-        for doc, publication in zip(sorted(batch.documents, key=lambda d: d.draft.doc_id), published, strict=True):
-            if publication.outcome == "duplicate":  # another writer stored the same bytes first
-                self.vault.forget_version_files(state.name, doc.draft.doc_id, publication.version, state.generation)
-                report.unchanged += 1
-                outcomes[doc.draft.doc_id] = "unchanged"
-                continue
-            outcomes[doc.draft.doc_id] = "ingested"
-            report.ingested += 1
-            report.chunks += len(doc.chunks)
-            report.tokens += sum(chunk.token_count for chunk in doc.chunks)
-            report.formats[doc.format] = report.formats.get(doc.format, 0) + 1
-        # 3. The replaced rows are deleted once no reader can still be using them.
-        with clock.stage("publish"):
-            self.sweep(state)
-        return outcomes
 
     def _store_and_publish(
         self,
@@ -501,9 +487,9 @@ class Ingestor:
         reserved: Sequence[tuple[DocumentRecord, VersionRecord]],
         vectors: Vector,
         state: CollectionState,
+        report: IngestReport,
         clock: _StageClock,
-    ) -> list[Publication]:
-        """Write the reserved versions' chunk files and rows, then make them live in one transaction."""
+    ) -> dict[str, str]:
         offset = 0
         for doc, (record, version) in zip(batch.documents, reserved, strict=True):
             doc.record, doc.version = record, version
@@ -524,7 +510,22 @@ class Ingestor:
                 [(doc.draft, doc.version.version) for doc in batch.documents if doc.version is not None],
                 generation=state.generation,
             )
-        return published
+        outcomes: dict[str, str] = {}
+        for doc, publication in zip(sorted(batch.documents, key=lambda d: d.draft.doc_id), published, strict=True):
+            if publication.outcome == "duplicate":  # another writer stored the same bytes first
+                self.vault.forget_version_files(state.name, doc.draft.doc_id, publication.version, state.generation)
+                report.unchanged += 1
+                outcomes[doc.draft.doc_id] = "unchanged"
+                continue
+            outcomes[doc.draft.doc_id] = "ingested"
+            report.ingested += 1
+            report.chunks += len(doc.chunks)
+            report.tokens += sum(chunk.token_count for chunk in doc.chunks)
+            report.formats[doc.format] = report.formats.get(doc.format, 0) + 1
+        # 3. The replaced rows are deleted once no reader can still be using them.
+        with clock.stage("publish"):
+            self.sweep(state)
+        return outcomes
 
     def _write_chunks(self, doc: _Prepared, doc_vectors: Vector, state: CollectionState) -> None:
         assert doc.record is not None

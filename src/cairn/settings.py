@@ -61,6 +61,16 @@ class Settings(BaseSettings):
         description="Consistency of searches on a Milvus server; reads right after this process's writes, "
         "deletes and ACL changes are Strong regardless.",
     )
+    milvus_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Time a read from a Milvus server (a search, a query) may take, retries included; a server that "
+        "is down then fails the request with 503 index_unavailable instead of hanging.",
+    )
+    milvus_write_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Time a write to a Milvus server (insert, delete, load) may take."
+    )
     catalog_url: SecretStr | None = Field(
         default=None,
         description="The catalog database shared by every process: postgresql+psycopg://USER:PASSWORD@HOST/DB "
@@ -73,6 +83,20 @@ class Settings(BaseSettings):
         description="Seconds replaced index rows stay (hidden) before they are deleted, so a search that read "
         "the catalog earlier in any process finishes on them. Unset: 0 on Milvus Lite (one process; its searches "
         "are waited for), 120 on a server (twice the HTTP request timeout).",
+    )
+    job_retry_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="A job that meets an outage (vault, engine, catalog) waits this long before its next try, "
+        "doubling each time up to job_retry_max_s.",
+    )
+    job_retry_max_s: float = Field(default=60.0, ge=0, le=3600, description="The longest wait between a job's tries.")
+    job_max_faults: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Tries after an outage before a job fails (about 7 minutes at the default waits).",
     )
     jobs_keep_days: int = Field(
         default=30, ge=1, le=3650, description="Finished ingest jobs are kept (listed, with reports) this many days."
@@ -141,7 +165,13 @@ class Settings(BaseSettings):
     )
     s3_verify_tls: bool = Field(default=True, description="Verify the S3 endpoint's TLS certificate.")
     s3_ca_bundle: Path | None = Field(default=None, description="CA bundle for the S3 endpoint (or AWS_CA_BUNDLE).")
-    s3_max_attempts: int = Field(default=5, ge=1, le=20, description="Attempts per S3 request, with backoff.")
+    s3_max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts per S3 request, with backoff.")
+    s3_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Time to connect to the S3 endpoint, and the longest wait for its next bytes, per attempt.",
+    )
     s3_multipart_threshold_mb: int = Field(default=16, ge=5, description="Objects at least this big go in parts.")
     s3_sse: Literal["none", "AES256", "aws:kms"] = Field(
         default="none", description="Server-side encryption: AES256 (SSE-S3) or aws:kms (SSE-KMS)."

@@ -21,7 +21,9 @@ def test_an_unreachable_catalog_fails_readiness_and_requests_quickly(tmp_path: P
         with TestClient(create_app(cairn, dev=True), raise_server_exceptions=False) as client:
             started = time.monotonic()
             ready = client.get("/readyz")
-            assert (ready.status_code, ready.json()) == (503, {"status": "unavailable"})
+            assert ready.status_code == 503
+            assert ready.json()["status"] == "unavailable"
+            assert ready.json()["components"]["catalog"] in ("unavailable", "timeout")
             found = client.post("/v1/search", json={"query": "leave"})
             assert time.monotonic() - started < 20
         assert found.status_code == 503

@@ -226,7 +226,8 @@ def test_a_job_view_hides_an_ended_jobs_current_file(queue: JobQueue) -> None:
 
 def test_a_retried_job_waits_its_pause_then_runs_again_and_keeps_its_last_error_until_done(queue: JobQueue) -> None:
     """A job put back after a passing fault is queued with the fault as its error, not claimed before its pause
-    ends, then claimed as a second attempt; completing it clears the error."""
+    ends, then claimed again with its claim given back (a fault is no attempt) and one fault counted; completing it
+    clears the error."""
     job_id = _enqueue(queue)
     assert queue.claim(ELSEWHERE_A, lease_s=30) is not None
     retried = queue.retry(job_id, ELSEWHERE_A, "the vault did not answer (trying again)", after_s=0.3)
@@ -235,24 +236,33 @@ def test_a_retried_job_waits_its_pause_then_runs_again_and_keeps_its_last_error_
     time.sleep(0.35)
     again = queue.claim(ELSEWHERE_B, lease_s=30)
     assert again is not None
-    assert (again.job_id, again.attempts) == (job_id, 2)
+    assert (again.job_id, again.attempts, again.faults) == (job_id, 1, 1)
     done = queue.complete(job_id, ELSEWHERE_B, IngestReport(collection="kb"))
     assert (done.state, done.error) == ("done", None)
 
 
-def test_a_job_that_keeps_meeting_faults_gives_up_with_the_last_fault(catalog_url: str) -> None:
-    """With max_attempts 1, a job put back after a fault is not run again: the next claim ends it failed, and its
-    error names the fault it last met."""
+def test_faults_do_not_use_up_the_attempts_kept_for_dying_workers(catalog_url: str) -> None:
+    """With max_attempts 1, a job put back after faults is still claimed again (an outage is no sign the job kills
+    workers): each retry counts a fault, progress keeps the count, and a worker that then dies uses the attempt."""
     catalog = SqlCatalog(catalog_url)
     try:
         queue = JobQueue(catalog.engine, max_attempts=1)
         job_id = _enqueue(queue)
-        assert queue.claim(ELSEWHERE_A, lease_s=30) is not None
-        queue.retry(job_id, ELSEWHERE_A, "the engine did not answer", after_s=0)
-        assert queue.claim(ELSEWHERE_B, lease_s=30) is None
+        for fault in (1, 2):
+            claimed = queue.claim(ELSEWHERE_A, lease_s=30)
+            assert claimed is not None
+            assert (claimed.attempts, claimed.faults) == (1, fault - 1)
+            queue.progress(job_id, ELSEWHERE_A, 2, 1, "f0.txt", faults=claimed.faults)
+            queue.retry(job_id, ELSEWHERE_A, "the engine did not answer", after_s=0)
+        assert queue.get(job_id).faults == 2
+        claimed = queue.claim(ELSEWHERE_B, lease_s=0.01)  # then this holder dies: its lease runs out
+        assert claimed is not None
+        time.sleep(0.05)
+        assert queue.claim(ELSEWHERE_A, lease_s=30) is None
         given_up = queue.get(job_id)
-        assert given_up.state == "failed"
-        assert given_up.error == "gave up after 1 attempts; the last one failed: the engine did not answer"
+        assert (given_up.state, given_up.faults) == ("failed", 2)
+        assert given_up.error is not None
+        assert given_up.error.startswith("gave up after 1 attempts")
     finally:
         catalog.close()
 

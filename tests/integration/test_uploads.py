@@ -7,6 +7,7 @@ on a real Cairn (Milvus Lite, the packaged model) with the service's embedded wo
 
 from __future__ import annotations
 
+import itertools
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cairn import Cairn
-from cairn.errors import StorageError
+from cairn.errors import IndexUnavailable, StorageError
 from cairn.http import create_app
 from cairn.jobs import Worker
 from cairn.vault.store import sha256_hex
@@ -260,8 +261,9 @@ def test_a_key_revoked_before_its_upload_runs_fails_the_job_and_ingests_nothing(
 def test_an_upload_that_meets_a_passing_fault_is_tried_again_and_done(
     idle_service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The vault failing during the first run puts the job back in the queue (its staged files kept); the next
-    attempt ingests the file, and the job ends done on its second attempt with its staging gone."""
+    """The vault failing during the first run puts the job back in the queue (its staged files kept) as a fault,
+    not an attempt; the next try ingests the file, and the job ends done on its first attempt and second try with
+    its staging gone."""
     service = idle_service
     ingest = service.cairn.ingest
     calls: list[int] = []
@@ -277,8 +279,42 @@ def test_an_upload_that_meets_a_passing_fault_is_tried_again_and_done(
     job_id = response.json()["job_id"]
     assert Worker(service.cairn, retry_s=0).run(until_idle=True) == 2
     job = service.client.get(f"/v1/jobs/{job_id}", headers=service.auth("editor")).json()
-    assert (job["state"], job["attempts"], job["error"], job["report"]["ingested"]) == ("done", 2, None, 1)
+    assert (job["state"], job["attempts"], job["faults"], job["error"]) == ("done", 1, 1, None)
+    assert job["report"]["ingested"] == 1
     assert [d.source for d in service.cairn.documents()] == ["upload:rota.txt"]
+    assert service.staged() == []
+
+
+def test_an_upload_whose_component_stays_down_pauses_with_growing_waits_then_fails_saying_so(
+    idle_service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload that meets an outage on every try is tried 1 + max_faults times, waiting longer each time
+    (doubling, capped), never marked failed after one try nor retried forever; the failure names the outage, and
+    the staged files stay until the job has ended."""
+    service = idle_service
+    tries: list[float] = []
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        tries.append(time.monotonic())
+        raise IndexUnavailable("the Milvus server at http://127.0.0.1:9 did not answer search within 5 s")
+
+    monkeypatch.setattr(service.cairn, "ingest", down)
+    response = service.upload("editor", [("rota.txt", b"The winter rota is published in November.")], allow="*")
+    job_id = response.json()["job_id"]
+    worker = Worker(service.cairn, retry_s=0.2, retry_max_s=0.4, max_faults=3)
+    assert [worker.pause_after(n) for n in (1, 2, 3, 4)] == [0.2, 0.4, 0.4, 0.4]
+    deadline = time.monotonic() + 60
+    while (job := service.client.get(f"/v1/jobs/{job_id}", headers=service.auth("editor")).json())["state"] != "failed":
+        assert job["state"] in ("queued", "running"), job
+        assert service.staged(), "the staged files went before the job ended"
+        assert time.monotonic() < deadline, job
+        worker.run(until_idle=True)
+        time.sleep(0.05)
+    assert len(tries) == 4
+    waits = [later - earlier for earlier, later in itertools.pairwise(tries)]
+    assert [round(w, 1) >= expected for w, expected in zip(waits, (0.2, 0.4, 0.4), strict=True)] == [True] * 3
+    assert (job["attempts"], job["faults"]) == (1, 3)
+    assert job["error"].startswith("gave up after 4 tries, each of which met an outage; the last: the Milvus server")
     assert service.staged() == []
 
 

@@ -36,8 +36,10 @@ from cairn.errors import (
     CairnError,
     CatalogError,
     ConfigError,
+    DiskFull,
     Forbidden,
     GenerationError,
+    IndexUnavailable,
     InvalidRequest,
     LimitExceeded,
     NotFound,
@@ -52,7 +54,7 @@ from .jobs import JobBoard
 from .streams import StreamBudget
 from .ui import UI_ROUTES, mount_ui
 
-__all__ = ["PUBLIC_ROUTES", "ServiceLimits", "create_app"]
+__all__ = ["PUBLIC_ROUTES", "READY_PROBE_S", "ServiceLimits", "create_app", "probe_components"]
 
 log = logging.getLogger("cairn.http")
 
@@ -75,8 +77,10 @@ _STATUS: list[tuple[type[CairnError], int, str]] = [
     (LimitExceeded, 413, "too_large"),
     (ParseError, 422, "unparseable"),
     (ConfigError, 503, "misconfigured"),
+    (DiskFull, 507, "disk_full"),
     (StorageError, 503, "storage_unavailable"),
     (CatalogError, 503, "catalog_unavailable"),
+    (IndexUnavailable, 503, "index_unavailable"),
     (GenerationError, 502, "llm_unavailable"),
     (CairnError, 500, "internal"),
 ]
@@ -185,9 +189,11 @@ class _UploadGate:
             # Reading the key's record may touch the vault (S3): off the event loop.
             principal = await anyio.to_thread.run_sync(_authenticate_header, self.cairn, header, self.dev)
             authorize(principal, "ingest", match.group(1))
-        except AuthError as exc:
-            status, code = (401, "unauthenticated") if isinstance(exc, Unauthenticated) else (403, "forbidden")
-            body = json.dumps(error_body(code, str(exc))).encode()
+        except CairnError as exc:  # a refusal, or the key records' store (the vault) or the catalog unreachable
+            status, code, message = error_of(exc)
+            if status >= 500:
+                log.error("upload refused: %s: %r", scope.get("path"), exc)
+            body = json.dumps(error_body(code, message)).encode()
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             # The unread body stays unread: the connection closes after this answer.
             headers.append((b"connection", b"close"))
@@ -207,6 +213,55 @@ def _authenticate_header(cairn: Cairn, header: str, dev: bool) -> Principal | No
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("no API key: send `Authorization: Bearer cairn_...`")
     return cairn.keys.authenticate(token)
+
+
+# How long /readyz waits for each component; the probes run at once, so the whole answer takes at most this long.
+READY_PROBE_S = 3.0
+
+
+async def probe_components(cairn: Cairn) -> dict[str, str]:
+    """Each component's state for /readyz: ``ok``, ``unavailable`` (it answered with an error) or ``timeout`` (no
+    answer within `READY_PROBE_S`). /readyz needs no key, so the errors themselves go only to the server log."""
+    # Lambdas: opening a component (the first `cairn.catalog`, say) is part of its probe, in its thread.
+    probes: dict[str, Callable[[], object]] = {
+        "catalog": lambda: cairn.catalog.ping(),
+        "vault": lambda: cairn.vault.list_collections(),
+        "index": lambda: cairn.index.has_collection("readyz_probe"),
+    }
+
+    async def run(name: str) -> str:
+        try:
+            # A probe that hangs is abandoned, not waited for: its thread ends when its own timeout fires.
+            with anyio.fail_after(READY_PROBE_S):
+                await anyio.to_thread.run_sync(probes[name], abandon_on_cancel=True)
+        except TimeoutError:
+            log.warning("readiness: the %s did not answer within %g s", name, READY_PROBE_S)
+            return "timeout"
+        except Exception as exc:
+            log.warning("readiness: the %s is unavailable: %r", name, exc)
+            return "unavailable"
+        return "ok"
+
+    results = await asyncio.gather(*(run(name) for name in probes))
+    return dict(zip(probes, results, strict=True))
+
+
+def error_of(exc: CairnError) -> tuple[int, str, str]:
+    """The HTTP status, the stable code and the message a client is shown for *exc*.
+
+    Unavailable components (the vault, the catalog, the index) are named with what to do; other server-side
+    failures say "internal error" and nothing more (the details go to the server log).
+    """
+    status, code = next((s, c) for kind, s, c in _STATUS if isinstance(exc, kind))
+    message = (
+        str(exc)
+        if status < 500 or isinstance(exc, (ConfigError, StorageError, CatalogError, IndexUnavailable))
+        else "internal error"
+    )
+    if isinstance(exc, GenerationError):
+        # The endpoint's address and its error text stay in the server log.
+        message = "the language model endpoint did not answer; try again, or ask an administrator"
+    return status, code, message
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -268,13 +323,7 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
 
     @app.exception_handler(CairnError)
     async def cairn_error(request: Request, exc: CairnError) -> JSONResponse:
-        status, code = next((s, c) for kind, s, c in _STATUS if isinstance(exc, kind))
-        message = (
-            str(exc) if status < 500 or isinstance(exc, (ConfigError, StorageError, CatalogError)) else "internal error"
-        )
-        if isinstance(exc, GenerationError):
-            # The endpoint's address and its error text stay in the server log.
-            message = "the language model endpoint did not answer; try again, or ask an administrator"
+        status, code, message = error_of(exc)
         if status >= 500:
             log.error("request failed: %s %s: %r", request.method, request.url.path, exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -322,15 +371,13 @@ def create_app(cairn: Cairn, *, dev: bool = False, limits: ServiceLimits | None 
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["service"])
-    def readyz() -> JSONResponse:
-        """Readiness: the catalog, the vault and the engine answer."""
-        try:
-            cairn.catalog.ping()
-            cairn.vault.list_collections()
-            cairn.index.has_collection("readyz_probe")
-        except Exception:
-            return JSONResponse({"status": "unavailable"}, 503)
-        return JSONResponse({"status": "ready"})
+    async def readyz() -> JSONResponse:
+        """Readiness: the catalog, the vault and the engine each answer within `READY_PROBE_S`; the JSON names
+        each component's state (``ok``, or what went wrong) so an operator sees which one is down."""
+        components = await probe_components(cairn)
+        ready = all(state == "ok" for state in components.values())
+        body = {"status": "ready" if ready else "unavailable", "components": components}
+        return JSONResponse(body, 200 if ready else 503)
 
     @app.get("/metrics", tags=["service"])
     def metrics() -> Response:

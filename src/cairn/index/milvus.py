@@ -13,14 +13,14 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from cairn.errors import EngineError, InsecureEngine, InvalidRequest
+from cairn.errors import EngineError, IndexUnavailable, InsecureEngine, InvalidRequest
 from cairn.index.bulk import BulkLoader
 from cairn.index.features import EngineFeatures, detect_features
 from cairn.index.lite import secure_lite_files, start_lite
@@ -44,6 +44,56 @@ _MAX_GATHERED_ROWS = 50_000
 # After this process writes or deletes, its reads are Strong for this long; otherwise the configured level.
 _STRONG_AFTER_WRITE_S = 10.0
 _log = logging.getLogger(__name__)
+# Calls that read (a query waits on them): bounded by the read timeout. Every other call to the server is a write or
+# an administrative call (insert, load, create...) and gets the longer write timeout.
+_READ_CALLS = frozenset(
+    {
+        "search",
+        "hybrid_search",
+        "query",
+        "query_iterator",
+        "get",
+        "has_collection",
+        "list_collections",
+        "describe_collection",
+        "describe_alias",
+        "list_aliases",
+        "get_server_version",
+        "get_collection_stats",
+        "get_load_state",
+    }
+)
+_WRITE_CALLS = frozenset(
+    {
+        "insert",
+        "upsert",
+        "delete",
+        "flush",
+        "load_collection",
+        "release_collection",
+        "create_collection",
+        "drop_collection",
+        "create_alias",
+        "alter_alias",
+        "drop_alias",
+        "create_index",
+        "compact",
+    }
+)
+# What pymilvus and gRPC say when the server is down, restarting or still recovering (lower case).
+_UNAVAILABLE_SIGNS = (
+    "retry timeout",
+    "unavailable",
+    "deadline",
+    "fail connecting",
+    "failed to connect",
+    "connection refused",
+    "not ready",
+    "not healthy",
+    "no available",
+    "node not found",
+    "channel not",
+)
 
 
 @contextlib.contextmanager
@@ -56,6 +106,82 @@ def quiet_pymilvus() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a pymilvus error means the server did not answer (down, restarting, unreachable), not a refusal."""
+    if isinstance(exc, IndexUnavailable):
+        return True
+    text = str(exc).lower()
+    return any(sign in text for sign in _UNAVAILABLE_SIGNS)
+
+
+class BoundedClient:
+    """A ``MilvusClient`` whose every server call has a timeout, and whose "server not answering" errors are
+    `IndexUnavailable` naming the server and what to do.
+
+    pymilvus retries a call to an unreachable server for minutes unless the call carries a ``timeout``; a query
+    should instead fail within seconds, so that the service can answer 503 ``index_unavailable``.
+
+    After an outage, a connection that lived through the server's restart can be left in a state the new server
+    refuses (seen with pymilvus 3.0 and Milvus 2.3.5: every search of one process failed with an internal plan
+    error while other processes searched fine). So once an outage has been seen, the first other error of a read
+    replaces the connection with a new one (``connect``) and tries the call once more.
+    """
+
+    def __init__(self, connect: Callable[[], Any], uri: str, *, read_timeout_s: float, write_timeout_s: float) -> None:
+        self._connect = connect
+        self.raw = connect()
+        self.uri = uri
+        self.read_timeout_s = read_timeout_s
+        self.write_timeout_s = write_timeout_s
+        self._outage_seen = False
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _READ_CALLS:
+            return self._bounded(name, self.read_timeout_s, read=True)
+        if name in _WRITE_CALLS:
+            return self._bounded(name, self.write_timeout_s, read=False)
+        return getattr(self.raw, name)
+
+    def _bounded(self, name: str, timeout_s: float, *, read: bool) -> Any:
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", timeout_s)
+            raw = self.raw
+            try:
+                return self._call(raw, name, args, kwargs)
+            except IndexUnavailable:
+                raise
+            except Exception:
+                if not (read and self._outage_seen):
+                    raise
+                _log.warning("a read from the Milvus server at %s failed after an outage: reconnecting", self.uri)
+                return self._call(self._reconnect(raw), name, args, kwargs)
+
+        return bounded
+
+    def _call(self, raw: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return getattr(raw, name)(*args, **kwargs)
+        except Exception as exc:
+            if is_unavailable(exc):
+                self._outage_seen = True
+                raise IndexUnavailable(
+                    f"the Milvus server at {self.uri} is unavailable ({name} found it down, restarting or "
+                    f"unreachable, giving up after at most {kwargs['timeout']:g} s); try again shortly, and "
+                    "check the server if this lasts"
+                ) from exc
+            raise
+
+    def _reconnect(self, stale: Any) -> Any:
+        with self._lock:
+            if self.raw is stale:  # another thread may have reconnected already
+                with contextlib.suppress(Exception):
+                    stale.close()
+                self.raw = self._connect()
+                self._outage_seen = False
+            return self.raw
 
 
 class IndexedDocument:
@@ -110,6 +236,8 @@ class MilvusIndex:
         tls_ca: Path | None = None,
         insecure: bool = False,
         consistency: str = "Bounded",
+        read_timeout_s: float = 5.0,
+        write_timeout_s: float = 60.0,
     ) -> None:
         self.dense_index = dense_index
         self.uri = uri
@@ -124,9 +252,27 @@ class MilvusIndex:
             try:
                 if self.engine == "milvus-lite":
                     start_lite(Path(uri))  # its socket and logs beside the database, not in /tmp
-                with quiet_pymilvus():
-                    self.client: Any = MilvusClient(uri=uri, token=token or "", **self.tls_options)
+
+                def connect(dedicated: bool = True) -> Any:
+                    with quiet_pymilvus():
+                        return MilvusClient(
+                            uri=uri, token=token or "", timeout=read_timeout_s, dedicated=dedicated, **self.tls_options
+                        )
+
+                # The embedded engine runs in this process and has nothing to wait for; a server may be down.
+                self.client: Any = (
+                    connect(dedicated=False)
+                    if self.engine == "milvus-lite"
+                    else BoundedClient(connect, uri, read_timeout_s=read_timeout_s, write_timeout_s=write_timeout_s)
+                )
+            except IndexUnavailable:
+                raise
             except Exception as exc:
+                if self.engine == "milvus-server" and is_unavailable(exc):
+                    raise IndexUnavailable(
+                        f"cannot reach the Milvus server at {uri}: {exc}; start it (or check CAIRN_MILVUS_URI and "
+                        "the network), then try again"
+                    ) from exc
                 raise EngineError(
                     f"cannot open the Milvus engine at {uri}: {exc}. "
                     + (
@@ -153,6 +299,8 @@ class MilvusIndex:
         try:
             with quiet_pymilvus():
                 found = str(self.client.get_server_version())
+        except IndexUnavailable:
+            raise
         except Exception as exc:
             raise EngineError(f"cannot read the version of the Milvus server at {self.uri}: {exc}") from exc
         features = detect_features("milvus-server", found)
@@ -229,6 +377,8 @@ class MilvusIndex:
                     self.client.alter_alias(target, alias)
                 except Exception:
                     self.client.create_alias(target, alias)
+        except IndexUnavailable:
+            raise
         except Exception as exc:
             raise EngineError(f"cannot point alias {alias} at {target}: {exc}", collection=collection) from exc
 
@@ -282,6 +432,8 @@ class MilvusIndex:
             params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         try:
             self.client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
+        except IndexUnavailable:
+            raise
         except Exception as exc:
             raise EngineError(f"cannot create the Milvus collection {name}: {exc}", collection=name) from exc
 
@@ -377,6 +529,8 @@ class MilvusIndex:
                     write(name, rows[lo : lo + _INSERT_BATCH])
         except EngineError:
             raise
+        except IndexUnavailable:
+            raise
         except Exception as exc:
             raise EngineError(f"Milvus refused rows of {what}: {exc}", collection=collection) from exc
         finally:
@@ -390,6 +544,8 @@ class MilvusIndex:
             for lo in range(0, len(rowsets), _DELETE_BATCH):
                 expr = " or ".join(_rowset_expr(r) for r in rowsets[lo : lo + _DELETE_BATCH])
                 self.client.delete(self.engine_name(collection), filter=expr)
+        except IndexUnavailable:
+            raise
         except Exception as exc:
             raise EngineError(f"Milvus could not delete rows: {exc}", collection=collection) from exc
         finally:
@@ -431,6 +587,8 @@ class MilvusIndex:
             for lo in range(0, len(chunk_ids), _INSERT_BATCH):
                 batch = chunk_ids[lo : lo + _INSERT_BATCH]
                 self.client.delete(name, filter="chunk_id in [" + ", ".join(f'"{c}"' for c in batch) + "]")
+        except IndexUnavailable:
+            raise
         except Exception as exc:
             raise EngineError(f"Milvus could not delete rows: {exc}", collection=collection) from exc
         finally:
@@ -460,49 +618,71 @@ class MilvusIndex:
         name = self.engine_name(collection)
         expr = " and ".join(f"({part})" for part in (_exclude_expr(hidden), constraint) if part)
         consistency = self._read_consistency(strong=strong)
+        request = _SearchRequest(mode, name, k, query_text, query_vector, expr, rrf_k, consistency)
         try:
-            if mode == "dense":
-                assert query_vector is not None  # checked above
-                result = self.client.search(
-                    name,
-                    data=[query_vector.tolist()],
-                    anns_field="dense",
-                    limit=k,
-                    filter=expr,
-                    search_params={"metric_type": "IP"},
-                    output_fields=_OUTPUT_FIELDS,
-                    **consistency,
-                )
-            elif mode == "keyword":
-                result = self.client.search(
-                    name,
-                    data=[query_text],
-                    anns_field="sparse",
-                    limit=k,
-                    filter=expr,
-                    search_params={"metric_type": "BM25"},
-                    output_fields=_OUTPUT_FIELDS,
-                    **consistency,
-                )
-            else:
-                from pymilvus import AnnSearchRequest, RRFRanker
-
-                assert query_vector is not None
-                # Each leg fetches more than k so fusion can promote what one leg ranks lower.
-                depth = max(k * 3, 30)
-                requests = [
-                    AnnSearchRequest([query_vector.tolist()], "dense", {"metric_type": "IP"}, depth, expr=expr),
-                    AnnSearchRequest([query_text], "sparse", {"metric_type": "BM25"}, depth, expr=expr),
-                ]
-                result = self.client.hybrid_search(
-                    name, reqs=requests, ranker=RRFRanker(rrf_k), limit=k, output_fields=_OUTPUT_FIELDS, **consistency
-                )
+            result = self._search_once(request)
+        except IndexUnavailable:
+            raise
         except Exception as exc:
             if "NaN or Inf" in str(exc):
                 # Milvus Lite cannot score BM25 over an index without rows: nothing matches.
                 return []
             raise EngineError(f"search in collection {collection!r} failed: {exc}", collection=collection) from exc
         return [_to_hit(hit) for hit in result[0]]
+
+    def _search_once(self, r: _SearchRequest) -> Any:
+        if r.mode == "dense":
+            assert r.vector is not None  # checked by search
+            return self.client.search(
+                r.name,
+                data=[r.vector.tolist()],
+                anns_field="dense",
+                limit=r.k,
+                filter=r.expr,
+                search_params={"metric_type": "IP"},
+                output_fields=_OUTPUT_FIELDS,
+                **r.consistency,
+            )
+        elif r.mode == "keyword":
+            return self.client.search(
+                r.name,
+                data=[r.text],
+                anns_field="sparse",
+                limit=r.k,
+                filter=r.expr,
+                search_params={"metric_type": "BM25"},
+                output_fields=_OUTPUT_FIELDS,
+                **r.consistency,
+            )
+        else:
+            from pymilvus import AnnSearchRequest, RRFRanker
+
+            assert r.vector is not None
+            # Each leg fetches more than k so fusion can promote what one leg ranks lower.
+            depth = max(r.k * 3, 30)
+            requests = [
+                AnnSearchRequest([r.vector.tolist()], "dense", {"metric_type": "IP"}, depth, expr=r.expr),
+                AnnSearchRequest([r.text], "sparse", {"metric_type": "BM25"}, depth, expr=r.expr),
+            ]
+            return self.client.hybrid_search(
+                r.name,
+                reqs=requests,
+                ranker=RRFRanker(r.rrf_k),
+                limit=r.k,
+                output_fields=_OUTPUT_FIELDS,
+                **r.consistency,
+            )
+
+
+class _SearchRequest(NamedTuple):
+    mode: SearchMode
+    name: str
+    k: int
+    text: str
+    vector: npt.NDArray[np.float32] | None
+    expr: str
+    rrf_k: int
+    consistency: dict[str, str]
 
 
 class RowBatch:
@@ -544,6 +724,8 @@ def open_index(settings: Settings) -> MilvusIndex:
         tls_ca=settings.milvus_tls_ca,
         insecure=settings.milvus_insecure,
         consistency=settings.milvus_consistency,
+        read_timeout_s=settings.milvus_timeout_s,
+        write_timeout_s=settings.milvus_write_timeout_s,
     )
     if settings.milvus_bucket and index.engine == "milvus-server":
         from cairn.vault.factory import s3_client

@@ -13,10 +13,12 @@ A job is ``queued`` until a worker claims it, ``running`` while a worker holds i
   makes (progress, completion, failure) names the worker and is refused with `LeaseLost` once
   another worker has claimed the job: a worker that stalled past its lease cannot overwrite the
   outcome of the one that took over.
-- A job whose run hit a passing fault (the vault or the engine unreachable) goes back to the queue
-  (`retry`), to be claimed again after a delay.
-- A job whose workers kept dying, or kept hitting faults (``max_attempts`` claims without an
-  outcome), ends ``failed`` with an error that says so, instead of taking down worker after worker.
+- A job whose run hit a passing fault (the vault, the engine or the catalog unreachable) goes back
+  to the queue (`retry`), to be claimed again after a delay. Such a try is counted as a *fault*, not
+  as an attempt: an outage is no sign that the job kills workers. The worker decides how long to
+  wait and after how many faults to give up (`cairn.jobs.worker`).
+- A job whose workers kept dying (``max_attempts`` claims without an outcome) ends ``failed`` with
+  an error that says so, instead of taking down worker after worker.
 
 Jobs must be safe to run again from the start: a re-claimed job is re-run whole (an upload's
 ingest skips what the first attempt already committed, by content hash).
@@ -37,6 +39,7 @@ from sqlalchemy import Connection, Engine, Row, delete, insert, or_, select, upd
 from cairn.catalog import Catalog, SqlCatalog
 from cairn.catalog import schema as t
 from cairn.catalog.engine import write_transaction
+from cairn.catalog.sql import _Reading  # reads whose database failures are CatalogErrors, as the catalog's own
 from cairn.catalog.writers import writer_is_gone
 from cairn.errors import ConfigError, LeaseLost, NotFound
 from cairn.models import IngestReport
@@ -70,6 +73,8 @@ class Job(BaseModel):
     error: str | None = None
     kind: str = "upload"
     attempts: int = 0
+    # Tries that met an outage and were put back in the queue (see `JobQueue.retry`).
+    faults: int = 0
 
     @property
     def finished(self) -> bool:
@@ -133,7 +138,7 @@ class JobQueue:
         return _job(values)
 
     def get(self, job_id: str) -> Job:
-        with self.engine.connect() as connection:
+        with _Reading(self.engine) as connection:
             row = connection.execute(select(_jobs).where(_jobs.c.job_id == job_id)).first()
         if row is None:
             raise NotFound(f"no job {job_id!r}")
@@ -144,7 +149,7 @@ class JobQueue:
         query = select(_jobs).order_by(_jobs.c.created_at.desc(), _jobs.c.job_id.desc()).limit(limit)
         if tenant is not None:
             query = query.where(_jobs.c.tenant == tenant)
-        with self.engine.connect() as connection:
+        with _Reading(self.engine) as connection:
             rows = connection.execute(query).all()
         return [_job(row._mapping) for row in reversed(rows)]
 
@@ -155,7 +160,7 @@ class JobQueue:
         A job whose earlier holders all died (``max_attempts`` claims) is failed here instead.
         """
         now = time.time()
-        with self.engine.connect() as connection:
+        with _Reading(self.engine) as connection:
             if not self._claimable(connection, now):
                 return None  # an idle poll reads only: it never takes SQLite's write lock from a writer
         with write_transaction(self.engine) as connection:
@@ -181,9 +186,12 @@ class JobQueue:
         now = time.time()
         self._change(job_id, worker, lease_until=now + lease_s, updated_at=now)
 
-    def progress(self, job_id: str, worker: str, files: int, done: int, current: str | None) -> None:
-        """Record how far the job is: *done* of *files*, now at *current* (a document's name)."""
-        progress = {"files": files, "done": done, "current": current}
+    def progress(
+        self, job_id: str, worker: str, files: int, done: int, current: str | None, *, faults: int = 0
+    ) -> None:
+        """Record how far the job is: *done* of *files*, now at *current* (a document's name); *faults* carries
+        the job's count of tries that met an outage (kept in the same record)."""
+        progress = {"files": files, "done": done, "current": current, "faults": faults}
         self._change(job_id, worker, progress=progress, updated_at=time.time())
 
     def complete(self, job_id: str, worker: str, report: IngestReport) -> Job:
@@ -195,12 +203,31 @@ class JobQueue:
         return self._finish(job_id, worker, "failed", error=error)
 
     def retry(self, job_id: str, worker: str, error: str, *, after_s: float) -> Job:
-        """Put the job back in the queue, to be claimed no sooner than *after_s* from now; *error* says why."""
+        """Put the job back in the queue after a passing fault, to be claimed no sooner than *after_s* from now;
+        *error* says why. The claim is given back (a fault is no attempt) and the job's fault count grows."""
         now = time.time()
-        # A queued job's lease_until is the time before which it is not claimed.
-        self._change(
-            job_id, worker, state="queued", lease_holder=None, lease_until=now + after_s, error=error, updated_at=now
-        )
+        held = (_jobs.c.job_id == job_id) & (_jobs.c.lease_holder == worker) & (_jobs.c.state == "running")
+        with write_transaction(self.engine) as connection:
+            row = connection.execute(select(_jobs.c.attempts, _jobs.c.progress).where(held)).first()
+            if row is not None:
+                progress = dict(row.progress or {})
+                progress["faults"] = int(progress.get("faults", 0)) + 1
+                # A queued job's lease_until is the time before which it is not claimed.
+                changes = {
+                    "state": "queued",
+                    "attempts": max(0, (row.attempts or 0) - 1),
+                    "progress": progress,
+                    "lease_holder": None,
+                    "lease_until": now + after_s,
+                    "error": error,
+                    "updated_at": now,
+                }
+                connection.execute(update(_jobs).where(held).values(**changes))
+        if row is None:
+            raise LeaseLost(
+                f"job {job_id} is no longer held by {worker}: its lease ran out and another worker claimed it",
+                job_id=job_id,
+            )
         return self.get(job_id)
 
     def finished(self, job_ids: Sequence[str]) -> set[str]:
@@ -208,7 +235,7 @@ class JobQueue:
         if not job_ids:
             return set()
         query = select(_jobs.c.job_id).where(_jobs.c.job_id.in_(list(job_ids)), _jobs.c.state.in_(FINISHED))
-        with self.engine.connect() as connection:
+        with _Reading(self.engine) as connection:
             return set(connection.execute(query).scalars())
 
     def prune(self, *, before: float) -> int:
@@ -302,6 +329,7 @@ def _job(row: Any) -> Job:
         done=progress.get("done", 0),
         current=None if row["state"] in FINISHED else progress.get("current"),
         attempts=row["attempts"] or 0,
+        faults=progress.get("faults", 0),
         created_at=row["created_at"],
         finished_at=row.get("finished_at"),
         report=IngestReport.model_validate(report) if report is not None else None,

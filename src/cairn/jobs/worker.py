@@ -10,9 +10,11 @@ the same host, which sees that the holder's process is gone. The job then runs a
 start; the kinds of job here are idempotent (an upload's ingest skips what is already committed,
 by content hash), so the job is done exactly once: no document lost, no version doubled.
 
-A job that meets a passing fault (the vault, the engine or the catalog unreachable) goes back to the
-queue and is tried again after a pause (`retry_s` times the attempts so far), up to the queue's
-``max_attempts``; any other error fails the job at once, with the error for its owner to read.
+A job that meets a passing fault (the vault, the engine or the catalog unreachable, a full disk) goes
+back to the queue and is tried again after a pause that doubles from `retry_s` up to `retry_max_s`,
+at most `max_faults` times: the job pauses through an outage and resumes by itself once the
+component is back, and fails, saying why, only when the outage outlasts all its tries (about seven
+minutes at the defaults). Any other error fails the job at once, with the error for its owner to read.
 
 `stop` (SIGTERM or Ctrl-C for `cairn worker`) ends the loop once the current job has ended; a
 second signal ends the process at once, and the job is re-run elsewhere.
@@ -78,16 +80,27 @@ class Worker:
         *,
         lease_s: float = 30.0,
         poll_s: float = 1.0,
-        retry_s: float = 10.0,
+        retry_s: float | None = None,
+        retry_max_s: float | None = None,
+        max_faults: int | None = None,
         name: str | None = None,
     ) -> None:
-        if lease_s <= 0 or poll_s <= 0 or retry_s < 0:
-            raise ValueError(f"lease ({lease_s} s), poll ({poll_s} s) and retry ({retry_s} s) must be positive")
+        settings = cairn.settings
+        retry_s = settings.job_retry_s if retry_s is None else retry_s
+        retry_max_s = settings.job_retry_max_s if retry_max_s is None else retry_max_s
+        max_faults = settings.job_max_faults if max_faults is None else max_faults
+        if lease_s <= 0 or poll_s <= 0 or retry_s < 0 or retry_max_s < 0 or max_faults < 0:
+            raise ValueError(
+                f"lease ({lease_s} s), poll ({poll_s} s), retry ({retry_s}, at most {retry_max_s} s) and the "
+                f"number of tries after outages ({max_faults}) must be positive"
+            )
         self.cairn = cairn
         self._queue = queue
         self.lease_s = lease_s
         self.poll_s = poll_s
         self.retry_s = retry_s
+        self.retry_max_s = retry_max_s
+        self.max_faults = max_faults
         # host:pid:start names the process (see `cairn.catalog.writers`); the suffix tells its workers apart.
         self.name = name or f"{this_process()}/{secrets.token_hex(4)}"
         self._stopping = threading.Event()
@@ -222,13 +235,14 @@ class Worker:
         try:
             if outcome.report is not None:
                 self.queue.complete(job.job_id, self.name, outcome.report)
-            elif outcome.passing and job.attempts < self.queue.max_attempts:
-                pause = self.retry_s * job.attempts
+            elif outcome.passing and job.faults < self.max_faults:
+                pause = self.pause_after(job.faults + 1)
                 log.warning("job %s met a passing fault (%s); trying again in %g s", job.job_id, outcome.error, pause)
-                self.queue.retry(job.job_id, self.name, f"{outcome.error} (trying again)", after_s=pause)
+                message = f"{outcome.error} (paused; try {job.faults + 2} in {pause:g} s)"
+                self.queue.retry(job.job_id, self.name, message, after_s=pause)
                 return False
             elif outcome.passing:
-                error = f"gave up after {job.attempts} attempts; the last: {outcome.error}"
+                error = f"gave up after {job.faults + 1} tries, each of which met an outage; the last: {outcome.error}"
                 self.queue.fail(job.job_id, self.name, error)
             else:
                 self.queue.fail(job.job_id, self.name, outcome.error or "the job ended without a report")
@@ -240,6 +254,10 @@ class Worker:
             return False
         return True
 
+    def pause_after(self, faults: int) -> float:
+        """The wait before the next try of a job that has met *faults* outages: doubling, bounded."""
+        return float(min(self.retry_max_s, self.retry_s * 2 ** (faults - 1)))
+
     def _progress(self, job: ClaimedJob, heartbeat: _Heartbeat) -> Progress:
         last = 0.0
 
@@ -250,7 +268,7 @@ class Worker:
                 return
             last = now
             try:
-                self.queue.progress(job.job_id, self.name, files, done, current)
+                self.queue.progress(job.job_id, self.name, files, done, current, faults=job.faults)
             except LeaseLost as exc:
                 heartbeat.lost = True
                 log.warning("%s; finishing the run, whose outcome will not be recorded", exc)

@@ -53,7 +53,7 @@ from cairn.stack.seaweed import (
     loopback_ports_free,
 )
 
-__all__ = ["LocalStack", "StackError", "StackStatus"]
+__all__ = ["COMPONENTS", "LocalStack", "StackError", "StackStatus"]
 
 MILVUS_BUCKET = "milvus"
 VAULT_BUCKET = "cairn"
@@ -61,6 +61,8 @@ CAIRN_USER = "cairn"
 CAIRN_ROLE = "cairn_app"
 REGION = "us-east-1"
 # What cairn needs of Milvus: manage its own collections and aliases, read and write rows, bulk import.
+# The servers `LocalStack.stop` and `start` take one at a time (an outage drill, an upgrade of one of them).
+COMPONENTS = ("s3", "postgres", "milvus")
 _GLOBAL_PRIVILEGES = ("CreateCollection", "DropCollection", "DescribeCollection", "ShowCollections", "FlushAll")
 _ALIAS_PRIVILEGES = ("CreateAlias", "DropAlias", "DescribeAlias", "ListAliases")
 
@@ -196,6 +198,55 @@ class LocalStack:
         if state.milvus_pid:
             stop_process_group(state.milvus_pid, 30)
         self._start_milvus(state)
+
+    def stop(self, component: str) -> None:
+        """Stop one server (``s3``, ``postgres`` or ``milvus``), keeping its data and ports; `start` brings it back.
+        The others keep running: this is how an outage of one component is rehearsed."""
+        self._check_component(component)
+        with self._exclusive():
+            state = self._require_state()
+            if component == "s3" and state.s3_pid:
+                stop_process_group(state.s3_pid, 15)
+                for sock in state.s3_grpc_sockets:
+                    with contextlib.suppress(FileNotFoundError):
+                        Path(sock).unlink()
+                state.s3_pid, state.s3_grpc_sockets = None, []
+            elif component == "postgres" and state.postgres_pid:
+                self._postgres(state).stop()
+                state.postgres_pid = None
+            elif component == "milvus" and state.milvus_pid:
+                stop_process_group(state.milvus_pid, 30)
+                state.milvus_pid = None
+            self._save(state)
+
+    def start(self, component: str) -> None:
+        """Start one server stopped by `stop` (or that died) on its old ports; nothing if it is running."""
+        self._check_component(component)
+        with self._exclusive():
+            state = self._require_state()
+            if not self._network_alive(state):
+                raise StackError("the stack's network is gone: run `cairn stack up` to start the whole stack again")
+            try:
+                if component == "s3" and not (state.s3_pid and process_alive(state.s3_pid)):
+                    self._start_s3(state)
+                elif component == "postgres" and not (state.postgres_pid and process_alive(state.postgres_pid)):
+                    self._start_postgres(state)
+                elif component == "milvus" and not (state.milvus_pid and process_alive(state.milvus_pid)):
+                    self._start_milvus(state)
+            except (SeaweedStartError, MilvusStartError, PostgresError) as exc:
+                raise StackError(f"the stack's {component} did not start again: {exc}") from exc
+
+    def running(self, component: str) -> bool:
+        """Whether one server's process is alive."""
+        self._check_component(component)
+        state = self._require_state()
+        pid = {"s3": state.s3_pid, "postgres": state.postgres_pid, "milvus": state.milvus_pid}[component]
+        return bool(pid and process_alive(pid))
+
+    @staticmethod
+    def _check_component(component: str) -> None:
+        if component not in COMPONENTS:
+            raise StackError(f"no stack component {component!r}: choose one of {', '.join(COMPONENTS)}")
 
     def status(self) -> StackStatus:
         state = self._load()

@@ -7,6 +7,7 @@ A local directory and an S3 bucket implement it (`LocalDirStore`, `cairn.vault.s
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Protocol, runtime_checkable
 
-from cairn.errors import ConfigError, NotFound, StorageError
+from cairn.errors import ConfigError, DiskFull, NotFound, StorageError
 from cairn.localfiles import private_dir
 
 __all__ = ["LocalDirStore", "ObjectStore", "check_key"]
@@ -101,7 +102,7 @@ class LocalDirStore:
         try:
             os.replace(self._temp_copy(path, data), path)
         except OSError as exc:
-            raise StorageError(f"cannot write {key} in {self.root}: {exc.strerror}", key=key) from exc
+            raise self._write_error(key, exc) from exc
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
@@ -118,7 +119,17 @@ class LocalDirStore:
             finally:
                 os.unlink(tmp)
         except OSError as exc:
-            raise StorageError(f"cannot write {key} in {self.root}: {exc.strerror}", key=key) from exc
+            raise self._write_error(key, exc) from exc
+
+    def _write_error(self, key: str, exc: OSError) -> StorageError:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DiskFull(
+                f"the disk holding the vault at {self.root} is full ({exc.strerror}) while writing {key}: nothing "
+                "half-written was kept; free space on that disk (or move CAIRN_HOME / CAIRN_STORE to a larger one), "
+                "then run the same command again",
+                path=str(self.root),
+            )
+        return StorageError(f"cannot write {key} in {self.root}: {exc.strerror}", key=key)
 
     def get(self, key: str) -> bytes:
         try:

@@ -48,6 +48,7 @@ def s3_options(settings: Settings) -> S3Options:
         addressing_style=settings.s3_addressing_style,
         verify=verify,
         max_attempts=settings.s3_max_attempts,
+        timeout_s=settings.s3_timeout_s,
         multipart_threshold=settings.s3_multipart_threshold_mb * 1024 * 1024,
         sse=None if settings.s3_sse == "none" else settings.s3_sse,
         kms_key_id=settings.s3_sse_kms_key_id,

@@ -41,7 +41,8 @@ class S3Options:
 
     addressing_style: str = "auto"
     verify: bool | str = True
-    max_attempts: int = 5
+    max_attempts: int = 3
+    timeout_s: float = 10.0
     multipart_threshold: int = 16 * _MIB
     sse: str | None = None
     kms_key_id: str | None = None
@@ -292,7 +293,11 @@ def _client(options: S3Options) -> Any:
         from botocore.config import Config
     except ImportError as exc:  # pragma: no cover - boto3 is a dependency
         raise ConfigError("the S3 vault needs boto3; reinstall cairn") from exc
+    # botocore waits 60 s for a connection and for each read by default: a store that is down or stalled would hold
+    # a request (and a worker) for minutes. Bounded, the caller gets a StorageError within a few timeouts.
     config = Config(
+        connect_timeout=min(options.timeout_s, 5.0),
+        read_timeout=options.timeout_s,
         retries={"max_attempts": options.max_attempts, "mode": "standard"},
         s3={"addressing_style": options.addressing_style},
         max_pool_connections=32,
