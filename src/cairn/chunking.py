@@ -2,8 +2,10 @@
 
 Elements (paragraphs, list items, rows...) are packed into chunks that never cross a section
 boundary (a change of heading path) and never exceed the embedding model's input limit, so no
-token of a chunk is silently dropped by the model. An element too large for one chunk is cut at
-sentence ends, and a sentence too large at token boundaries. Consecutive chunks of one section
+token of a chunk is silently dropped by the model. An element too large for one chunk is cut into
+whole sentences and line units (`cairn.sentences`: wrapped lines are read as one paragraph, and
+list items, table rows, headings and code stay whole), each located at its own lines; a sentence
+too large is cut at token boundaries. Consecutive chunks of one section
 share up to ``overlap_tokens`` tokens of whole sentences, so a fact split across the boundary is
 still found whole in one of them.
 
@@ -13,18 +15,15 @@ Chunk ids are a hash of (document id, version, ordinal): the same input always y
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from cairn.embed.base import Tokenizer
 from cairn.models import Chunk, Element, Location
+from cairn.sentences import text_units
 
-__all__ = ["SENTENCE_END", "chunk_elements", "chunk_id"]
-
-# A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace.
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+__all__ = ["chunk_elements", "chunk_id"]
 
 
 _N = TypeVar("_N", int, float)
@@ -54,9 +53,40 @@ def _piece(element: Element, text: str, tokens: int, index: int) -> _Piece:
     return _Piece(text, tokens, index, element.location, element.metadata, element.kind)
 
 
-def _split_sentences(text: str) -> list[str]:
-    parts = SENTENCE_END.split(text)
-    return [p for p in parts if p.strip()]
+def _split_units(element: Element) -> list[tuple[str, Location]]:
+    """The element's text cut into whole sentences and line units (`cairn.sentences`), with their lines.
+
+    Each part keeps the original text of its span (wrapped lines and all) and runs to the next
+    part, so nothing between units (a rule line) is lost. When the element records the lines it
+    came from, each part's location narrows to the lines of that part.
+    """
+    text = element.text
+    location = element.location
+    first = location.line_start
+    exact = first is not None and location.line_end == first + text.count("\n")
+    # Cut only where whitespace separates two units: a cut inside a word would split the word.
+    starts = [0]
+    for unit in text_units(text)[1:]:
+        if unit.start == 0 or not text[unit.start - 1].isspace():
+            continue
+        line_start = text.rfind("\n", 0, unit.start) + 1
+        # A unit that opens its line starts the part at the line's start, so its indentation stays.
+        starts.append(line_start if not text[line_start : unit.start].strip() else unit.start)
+    starts = sorted(set(starts))
+    parts: list[tuple[str, Location]] = []
+    for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        part = text[begin:end]
+        if not part.strip():
+            continue
+        where = location
+        if exact and first is not None:
+            lead = begin + len(part) - len(part.lstrip())
+            last = begin + len(part.rstrip()) - 1
+            where = location.model_copy(
+                update={"line_start": first + text.count("\n", 0, lead), "line_end": first + text.count("\n", 0, last)}
+            )
+        parts.append((part, where))
+    return parts or [(text, location)]
 
 
 def _pieces(elements: Sequence[Element], tokenizer: Tokenizer, budget: int) -> list[_Piece]:
@@ -67,14 +97,17 @@ def _pieces(elements: Sequence[Element], tokenizer: Tokenizer, budget: int) -> l
         if tokens <= budget:
             pieces.append(_piece(element, element.text, tokens, index))
             continue
-        sentences = _split_sentences(element.text)
-        for sentence, sentence_tokens in zip(sentences, tokenizer.count_tokens(sentences), strict=True):
+        parts = _split_units(element)
+        for (sentence, where), sentence_tokens in zip(
+            parts, tokenizer.count_tokens([p for p, _ in parts]), strict=True
+        ):
+            located = element.model_copy(update={"location": where})
             if sentence_tokens <= budget:
-                pieces.append(_piece(element, sentence, sentence_tokens, index))
+                pieces.append(_piece(located, sentence, sentence_tokens, index))
                 continue
-            parts = tokenizer.split_by_tokens(sentence, budget)
-            for part, part_tokens in zip(parts, tokenizer.count_tokens(parts), strict=True):
-                pieces.append(_piece(element, part, part_tokens, index))
+            cut = tokenizer.split_by_tokens(sentence, budget)
+            for part, part_tokens in zip(cut, tokenizer.count_tokens(cut), strict=True):
+                pieces.append(_piece(located, part, part_tokens, index))
     return pieces
 
 
@@ -116,13 +149,17 @@ _JOINERS = {"cue": " ", "table_row": "\n"}
 def _join(pieces: Sequence[_Piece]) -> str:
     out: list[str] = []
     for i, piece in enumerate(pieces):
+        text = piece.text.strip()
         if i:
             before = pieces[i - 1]
             if piece.element == before.element:
-                out.append(" ")
+                # Parts of one element keep the line break (and the indentation) between them.
+                wrapped = "\n" in before.text[len(before.text.rstrip()) :]
+                out.append("\n" if wrapped else " ")
+                text = piece.text.rstrip() if wrapped else text
             else:
                 out.append(_JOINERS.get(piece.kind, "\n\n") if piece.kind == before.kind else "\n\n")
-        out.append(piece.text.strip())
+        out.append(text)
     return "".join(out)
 
 

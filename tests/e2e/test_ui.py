@@ -184,6 +184,20 @@ def test_ask_streams_a_cited_answer(page: Page, service: Service) -> None:
     expect(page.get_by_role("status").first).to_contain_text("Answered from")
 
 
+def test_faq_answers_show_whole_answering_sentences(page: Page, service: Service) -> None:
+    """Asked about the FAQ's sick-on-holiday rule, the UI shows the FAQ's answer as one whole sentence (its
+    wrapped lines joined), not the FAQ's question line and not a fragment of a wrapped line."""
+    sign_in(page, service, "editor")
+    ask(page, "What happens to my annual leave if I am sick on holiday?")
+    answer = page.locator("#answer")
+    expect(answer).to_contain_text(
+        "If you are ill for two or more days of a holiday and can provide a doctor's note, those days are "
+        "recorded as sick leave and your annual leave is credited back."
+    )
+    expect(answer).not_to_contain_text("Q:")
+    expect(answer).not_to_contain_text("?")
+
+
 def test_a_citation_opens_its_passage_and_location_and_downloads_the_exact_version(
     page: Page, service: Service
 ) -> None:

@@ -105,16 +105,32 @@ def test_errors_are_one_clear_line(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_demo_prints_cited_answers(run) -> None:  # type: ignore[no-untyped-def]
-    """`cairn demo` ingests the bundled corpus and answers its three questions with citations."""
+    """`cairn demo` ingests the bundled corpus and answers its five questions with citations, in whole
+    sentences that answer: the FAQ's answer rather than its question line or a wrapped line's fragment."""
     code, out = run("demo", "--json")
     assert code == 0
     result = json.loads(out)
     assert result["ingest"]["failed"] == []
     assert result["ingest"]["ingested"] >= 8
     answers = {a["question"]: a for a in result["answers"]}
-    assert len(answers) == 3
+    assert len(answers) == 5
     for answer in answers.values():
         assert answer["citations"], answer
+        assert all(c["supported"] for c in answer["citations"]), answer
+        assert "?" not in answer["answer"], answer
+    leave_days = next(a for q, a in answers.items() if "annual leave and sick leave" in q)["answer"]
+    assert (
+        "Full-time employees receive 27 days of paid annual leave per year, in addition to public holidays."
+        in leave_days
+    )
+    assert (
+        "Employees receive up to 15 days of paid sick leave per rolling twelve-month period at full pay." in leave_days
+    )
+    sick = next(a for q, a in answers.items() if "sick on holiday" in q)["answer"]
+    assert sick.startswith(
+        "If you are ill for two or more days of a holiday and can provide a doctor's note, those days are "
+        "recorded as sick leave and your annual leave is credited back. [1]"
+    )
     leave = next(a for q, a in answers.items() if "parental" in q)
     assert "120 days" in leave["answer"]
     regions = next(a for q, a in answers.items() if "regions" in q)

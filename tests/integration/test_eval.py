@@ -52,3 +52,33 @@ def test_unknown_mode_is_refused_with_the_choices(tmp_path: Path) -> None:
     message = json.loads(result.stdout)["error"]
     assert "hybird" in message
     assert all(mode in message for mode in ("keyword", "dense", "hybrid", "rerank"))
+
+
+GITFAQ = Path(__file__).parent.parent / "fixtures" / "eval" / "gitfaq"
+ANSWER_RATES = {"gold_quoted", "question_echoed", "cut_sentences", "no_answer", "citations_supported"}
+
+
+def test_eval_answers_json_on_a_few_faq_questions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cairn eval --answers` asks real FAQ questions through Cairn.ask: the answers quote the FAQ's own
+    answers, never the question, with whole sentences and supported citations."""
+    monkeypatch.setenv("CAIRN_HOME", str(tmp_path / "untouched"))
+    result = CliRunner().invoke(
+        app, ["eval", str(GITFAQ), "--answers", "--queries", "6", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert (report["dataset"], report["questions"]) == ("gitfaq", 6)
+    rates = report["answers"]
+    assert set(rates) == ANSWER_RATES | {"ms_per_question"}
+    assert rates["gold_quoted"] >= 0.8
+    assert rates["question_echoed"] == 0.0
+    assert rates["cut_sentences"] == 0.0
+    assert rates["citations_supported"] == 1.0
+    assert not (tmp_path / "untouched").exists()
+
+
+def test_eval_answers_needs_gold_answers(tmp_path: Path) -> None:
+    """A retrieval-only set (no answers.jsonl) is refused with exit 2 and a message naming the file."""
+    result = CliRunner().invoke(app, ["eval", str(PYDOC), "--answers", "--json"])
+    assert result.exit_code == 2
+    assert "answers.jsonl" in json.loads(result.stdout)["error"]

@@ -83,10 +83,16 @@ def test_ids_are_stable_and_distinct(embedder) -> None:  # type: ignore[no-untyp
     )
 )
 def test_no_word_is_lost_and_chunks_fit(embedder, paragraphs: list[str]) -> None:  # type: ignore[no-untyped-def]
-    """Without overlap, the chunks' words are exactly the input's words, in order, and every chunk fits."""
+    """Without overlap, the chunks hold exactly the input's text, in order, and every chunk fits.
+
+    Whitespace aside: a "word" longer than a whole chunk (30 question marks are 30 tokens) must be
+    cut, so the comparison is of the non-space characters, not of the words.
+    """
     elements = [_para(p) for p in paragraphs if p.strip()]
     chunks = _chunks(elements, embedder, max_tokens=32, overlap=0)
-    assert [w for c in chunks for w in WORDS.findall(c.text)] == [w for e in elements for w in WORDS.findall(e.text)]
+    assert "".join(w for c in chunks for w in WORDS.findall(c.text)) == "".join(
+        w for e in elements for w in WORDS.findall(e.text)
+    )
     if chunks:
         assert max(embedder.count_tokens([c.text for c in chunks])) + embedder.special_tokens <= 32
 
@@ -183,3 +189,21 @@ def test_cues_join_as_running_speech_and_rows_as_lines(embedder) -> None:  # typ
     assert [c.text for c in _chunks(cues, embedder)] == ["So we began."]
     assert [c.text for c in _chunks(rows, embedder)] == ["id: 0\nid: 1"]
     assert [c.text for c in _chunks(paragraphs, embedder)] == ["One.\n\nTwo."]
+
+
+def test_a_long_wrapped_paragraph_is_cut_at_whole_sentences_located_at_their_lines(embedder) -> None:  # type: ignore[no-untyped-def]
+    """A hard-wrapped paragraph too long for one chunk is cut between sentences, never inside one
+    (not at "e.g." or "3.19"), and each chunk's line range is that of the lines its text came from."""
+    sentence = "Version 3.19 of the tool, e.g. the one shipped with Debian, keeps its cache for a week."
+    words = sentence.split()
+    lines = [" ".join(words[:9]), " ".join(words[9:])] * 12  # each sentence wrapped over two lines
+    text = "\n".join(lines)
+    element = Element(text=text, location=Location(line_start=100, line_end=100 + len(lines) - 1), kind="paragraph")
+    chunks = _chunks([element], embedder, max_tokens=64, overlap=0)
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        assert " ".join(chunk.text.split()).count(sentence) * len(sentence.split()) == len(chunk.text.split())
+        first, last = chunk.location.line_start, chunk.location.line_end
+        assert first is not None
+        assert last is not None
+        assert "\n".join(lines[first - 100 : last - 100 + 1]).split() == chunk.text.split()

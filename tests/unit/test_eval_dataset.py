@@ -100,3 +100,14 @@ def test_committed_sets_load_with_one_relevant_document_per_query(name: str) -> 
     for query_id, judged in data.qrels.items():
         (answer,) = judged
         assert " ".join(data.queries[query_id].lower().split()) not in corpus_text[answer]
+
+
+@pytest.mark.parametrize(("name", "questions"), [("faqs", 35), ("gitfaq", 20)])
+def test_committed_answer_sets_have_a_gold_passage_from_the_relevant_document(name: str, questions: int) -> None:
+    """Every question of the answer sets has a gold answer passage, and that passage is text of its document."""
+    data = load_dataset(FIXTURES / name)
+    assert len(data.queries) == len(data.answers) == questions
+    for query_id, judged in data.qrels.items():
+        (doc,) = judged
+        document = " ".join(data.files[doc].read_text(encoding="utf-8").split())
+        assert " ".join(data.answers[query_id].split()) in document

@@ -129,3 +129,14 @@ def test_sentences_split_with_their_marks() -> None:
     parts = [p for p in split_sentences("A is one [1]. B is two. [2] C is three [3][1].") if p.strip()]
     assert parts == ["A is one [1].", "B is two. [2]", "C is three [3][1]."]
     assert [re.findall(r"\d", p) for p in parts] == [["1"], ["2"], ["3", "1"]]
+
+
+def test_a_removed_link_inside_a_sentence_does_not_split_it() -> None:
+    """ "[link removed]" (what safety leaves of a link) is part of its sentence; only citation marks end one."""
+    from cairn.generate.verify import split_sentences
+
+    text = "Use the URLs [link removed] and [link removed] for the two accounts. [1] Then push. [2]"
+    assert [p for p in split_sentences(text) if p.strip()] == [
+        "Use the URLs [link removed] and [link removed] for the two accounts. [1]",
+        "Then push. [2]",
+    ]

@@ -226,7 +226,7 @@ def demo(
     as_json: JsonOpt = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the demo's CAIRN_HOME and print where it is.")] = False,
 ) -> None:
-    """Ingest the bundled sample knowledge base into a scratch home and answer three questions."""
+    """Ingest the bundled sample knowledge base into a scratch home and answer its sample questions."""
     from cairn.demo import CORPUS_DIR, QUESTIONS
     from cairn.settings import Settings
 

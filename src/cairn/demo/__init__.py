@@ -18,4 +18,6 @@ QUESTIONS: tuple[str, ...] = (
     "How many days of paid parental leave do employees get?",
     "What should I do if a drone battery swells?",
     "Which regions does the Atlas mapping API serve from?",
+    "How many days of annual leave and sick leave do employees get?",
+    "What happens to my annual leave if I am sick on holiday?",
 )

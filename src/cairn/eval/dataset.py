@@ -6,6 +6,8 @@ A dataset is a folder holding::
                         each file is one document, its id the path relative to corpus/)
     queries.jsonl       {"_id": ..., "text": ...} per line
     qrels/<split>.tsv   query-id <TAB> corpus-id <TAB> score, with a header line
+    answers.jsonl       optional, for `cairn eval --answers`: {"_id": query id, "doc": corpus id,
+                        "text": the gold answer passage} per line
 
 Only queries with at least one relevant document (score > 0) in the corpus are evaluated.
 """
@@ -45,6 +47,7 @@ class EvalDataset:
     documents: list[CorpusDocument] = field(default_factory=list)
     corpus_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)  # query id -> gold answer passage
 
     @property
     def corpus_size(self) -> int:
@@ -70,6 +73,7 @@ class EvalDataset:
             documents=[d for d in self.documents if d.doc_id in kept],
             corpus_dir=self.corpus_dir,
             files={d: p for d, p in self.files.items() if d in kept},
+            answers={q: a for q, a in self.answers.items() if q in qrels},
         )
 
 
@@ -146,6 +150,11 @@ def load_dataset(root: Path, *, split: str | None = None) -> EvalDataset:
     }
     if not qrels:
         raise InvalidRequest(f"no query in {root} has a relevant document in the corpus; check the qrels ids")
+    answers = (
+        {str(r["_id"]): str(r.get("text") or "") for r in _jsonl(root / "answers.jsonl")}
+        if (root / "answers.jsonl").is_file()
+        else {}
+    )
     return EvalDataset(
         name=root.name,
         queries={q: queries[q] for q in sorted(qrels)},
@@ -153,4 +162,5 @@ def load_dataset(root: Path, *, split: str | None = None) -> EvalDataset:
         documents=documents,
         corpus_dir=corpus_dir,
         files=files,
+        answers={q: answers[q] for q in sorted(qrels) if answers.get(q, "").strip()},
     )

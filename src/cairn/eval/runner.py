@@ -20,6 +20,7 @@ from cairn.core import Cairn
 from cairn.eval.dataset import EvalDataset
 from cairn.eval.metrics import QueryMetrics, collapse_to_documents, mean_metrics, score_ranking
 from cairn.index.milvus import SEARCH_MODES
+from cairn.models import Answer
 from cairn.settings import Settings
 
 __all__ = ["EVAL_MODES", "EvalSession", "ModeUnavailable", "rerank_unavailable", "run_eval"]
@@ -102,6 +103,10 @@ class EvalSession:
             "seconds": round(seconds, 2),
         }
         return self.ingest_report
+
+    def ask(self, question: str) -> Answer:
+        """`Cairn.ask` on the ingested set, as a user would ask it."""
+        return self.cairn.ask(question, collection=_COLLECTION)
 
     def rank(self, query: str, mode: str, depth: int = DEFAULT_DEPTH) -> list[str]:
         """The dataset's document ids for *query*, best first, from the chunk hits of one search."""

@@ -33,6 +33,7 @@ import numpy as np
 from cairn.embed.base import Embedder
 from cairn.generate.extractive import NO_ANSWER, content_words
 from cairn.models import Answer, Citation
+from cairn.sentences import prose_sentences, text_units
 
 __all__ = ["MARKER", "NUMBER_CAP", "CitationPolicy", "claim_support", "split_sentences", "verify_answer"]
 
@@ -40,8 +41,9 @@ CitationPolicy = Literal["flag", "drop"]
 MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 NUMBER_CAP = 0.25
 # A sentence ends after . ! or ? (unless citation marks follow) or after its marks, and at line breaks.
-_BOUNDARY = re.compile(r"((?<=[.!?])[ \t]+(?!\[\d)|(?<=\])[ \t]+(?!\[\d)|\s*\n\s*)")
-_PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Only a citation mark ("[2]", "[1, 3]") ends one: "[link removed]" inside a sentence does not.
+_BOUNDARY = re.compile(r"((?<=[.!?])[ \t]+(?!\[\d)|(?<=\d\])[ \t]+(?!\[\d)|\s*\n\s*)")
+_CLAIM_END = re.compile(r"(?<=[.!?])\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "neither", "without", "cannot", "nobody", "nothing"})
@@ -104,22 +106,32 @@ def _opposes(claim: str, source: str) -> bool:
     return _negated(claim_words) != _negated(source_words) or _prefix_flip(set(claim_words), set(source_words))
 
 
+def _passage_sentences(passage: str) -> list[str]:
+    """The passage's units (`cairn.sentences`) and the sentences inside each (a list item may hold
+    several): a claim is compared with the closest of them."""
+    found: list[str] = []
+    for unit in text_units(passage):
+        found.append(unit.text)
+        found.extend(prose_sentences(unit.text))
+        # Claims are cut where `split_sentences` cuts them; compare them with pieces cut the same way.
+        found.extend(_CLAIM_END.split(unit.text))
+    return list(dict.fromkeys(s for s in found if len(s.split()) >= 3))
+
+
 def claim_support(claims: Sequence[str], passages: Sequence[str], embedder: Embedder) -> list[float]:
     """Support in [0, 1] of each claims[i] by passages[i]."""
     if not claims:
         return []
-    pieces: list[list[str]] = [
-        [passage, *(s for s in _PASSAGE_SENTENCE.split(passage) if len(s.split()) >= 3)] for passage in passages
-    ]
-    vectors = embedder.embed_documents([*claims, *(p for group in pieces for p in group)])
-    claim_vectors, rest = vectors[: len(claims)], vectors[len(claims) :]
+    pieces: list[list[str]] = [[passage, *_passage_sentences(passage)] for passage in passages]
+    # Several claims often cite one passage: embed each distinct text once.
+    texts = list(dict.fromkeys([*claims, *(p for group in pieces for p in group)]))
+    vectors = embedder.embed_documents(texts)
+    row = {text: i for i, text in enumerate(texts)}
     scores: list[float] = []
-    start = 0
-    for claim, passage, group, claim_vector in zip(claims, passages, pieces, claim_vectors, strict=True):
-        similarities = rest[start : start + len(group)] @ claim_vector
+    for claim, passage, group in zip(claims, passages, pieces, strict=True):
+        similarities = vectors[[row[p] for p in group]] @ vectors[row[claim]]
         semantic = float(np.clip(np.max(similarities), 0.0, 1.0))
         closest = group[int(np.argmax(similarities))]  # the passage itself, or its sentence nearest the claim
-        start += len(group)
         words = _stems(claim)
         lexical = len(words & _stems(passage)) / len(words) if words else semantic
         support = (lexical + semantic) / 2
