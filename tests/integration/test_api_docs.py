@@ -154,7 +154,10 @@ def test_every_sh_block_of_the_api_walkthrough_runs_against_a_real_server(
             continue
         ran.append(run_block(source, shell_env))
 
-    assert outputs(ran, "/healthz")[0].splitlines() == ['{"status":"ok"}', '{"status":"ready"}']
+    assert outputs(ran, "/healthz")[0].splitlines() == [
+        '{"status":"ok"}',
+        '{"status":"ready","components":{"catalog":"ok","vault":"ok","index":"ok"}}',
+    ]
     first_job = outputs(ran, "/events")[0]
     assert '"state": "done"' in first_job
     assert '"ingested": 4' in first_job
