@@ -20,6 +20,7 @@ from cairn.core import Cairn
 from cairn.eval.dataset import EvalDataset
 from cairn.eval.metrics import QueryMetrics, collapse_to_documents, mean_metrics, score_ranking
 from cairn.index.milvus import SEARCH_MODES
+from cairn.ingest import local_identities
 from cairn.models import Answer
 from cairn.settings import Settings
 
@@ -93,6 +94,9 @@ class EvalSession:
 
     def ingest(self) -> dict[str, Any]:
         paths = self._corpus_paths()
+        # Hits name documents by their identity (`local_identities`: the file's folder, then its name).
+        identities = local_identities(paths, paths)
+        self._by_source = {identities.get(path, path): doc_id for path, doc_id in self._by_source.items()}
         started = time.perf_counter()
         report = self.cairn.ingest(paths, collection=_COLLECTION)
         seconds = time.perf_counter() - started
