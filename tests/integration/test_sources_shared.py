@@ -70,9 +70,22 @@ def test_sources_over_http_are_role_checked_audited_and_synced_by_the_worker(cai
     body = {
         "name": "bucket",
         "uri": "s3://reports/2026",
-        "settings": {"endpoint": "http://127.0.0.1:9", "secret_key_env": "REPORTS_SECRET"},
+        "settings": {
+            "endpoint": "http://127.0.0.1:9",
+            "access_key_env": "CAIRN_SOURCE_REPORTS_KEY",
+            "secret_key_env": "CAIRN_SOURCE_REPORTS_SECRET",
+        },
     }
+    # A key may not borrow the server's own credentials: none named (the AWS default chain), or the vault's.
+    borrowing = [
+        {**body, "settings": {"endpoint": "http://127.0.0.1:9"}},
+        {**body, "settings": {**body["settings"], "secret_key_env": "AWS_SECRET_ACCESS_KEY"}},  # type: ignore[dict-item]
+    ]
     with TestClient(create_app(cairn)) as client:
+        for attempt in borrowing:
+            refused = client.post("/v1/sources", json=attempt, headers=_auth(admin))
+            assert refused.status_code == 403, refused.text
+            assert "never lent" in refused.json()["error"]["message"]
         assert client.post("/v1/sources", json=body, headers=_auth(editor)).status_code == 403
         created = client.post("/v1/sources", json=body, headers=_auth(admin))
         assert created.status_code == 201, created.text

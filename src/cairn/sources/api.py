@@ -91,6 +91,7 @@ class SourceOperations:
         assert access is not None
         assert access.allowed is not None
         chosen = _checked_settings(name, kind, dict(settings or {}), access.tenant, principal)
+        _check_lent_credentials(name, chosen, principal)
         if kind == "directory":
             folder = Path(uri).expanduser().absolute()
             if not folder.is_dir():
@@ -139,6 +140,7 @@ class SourceOperations:
             changes["settings"] = _checked_settings(
                 name, source.kind, {k: v for k, v in merged.items() if v is not None}, source.tenant, principal
             )
+            _check_lent_credentials(name, changes["settings"], principal)  # type: ignore[arg-type]
         updated = self.catalog.update_source(source.model_copy(update=changes))
         self._record(principal, "source.change", collection=source.collection, target=name, detail=", ".join(changes))
         return updated  # type: ignore[no-any-return]
@@ -211,6 +213,28 @@ class SourceOperations:
             principal, "source.remove", collection=source.collection, target=name, detail=f"{removed} taken down"
         )
         return removed
+
+
+# The only environment variables a key may name as a source's credentials: ones the operator set for sources.
+LENT_CREDENTIALS_PREFIX = "CAIRN_SOURCE_"
+
+
+def _check_lent_credentials(name: str, settings: Mapping[str, object], principal: Principal | None) -> None:
+    """A key's S3 source names both credentials, as variables the operator set for sources (``CAIRN_SOURCE_*``).
+
+    Otherwise a tenant's admin could borrow the server's own credentials (the AWS default chain, the vault's
+    ``AWS_*`` keys) and sync the vault's bucket, every tenant's documents, into its own tenant.
+    """
+    if principal is None:
+        return
+    for key in ("access_key_env", "secret_key_env"):
+        variable = settings.get(key)
+        if not (isinstance(variable, str) and variable.startswith(LENT_CREDENTIALS_PREFIX)):
+            raise Forbidden(
+                f"source {name!r}: a key must name both credentials (access_key_env, secret_key_env) as environment "
+                f"variables the operator set for sources ({LENT_CREDENTIALS_PREFIX}*); the server's own credentials "
+                "are never lent to a source"
+            )
 
 
 def _visible(source: SourceRecord, principal: Principal | None) -> bool:
