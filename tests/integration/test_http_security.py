@@ -217,6 +217,11 @@ def _probes(world: World, targets: Targets) -> list[Probe]:
     a_doc, b_doc = world.docs["handbook.md"], world.docs["orchid.md"]
     col = "/v1/collections/default/documents"
     victims, doomed_keys, jobs = targets.victims, targets.doomed_keys, targets.jobs
+    s3_source = {
+        "uri": "s3://reports/kb",
+        "collection": "default",
+        "settings": {"access_key_env": "CAIRN_SOURCE_KEY", "secret_key_env": "CAIRN_SOURCE_SECRET"},
+    }
     ask = {"question": "How many days of paid holiday do staff get?"}
     chat = {"messages": [{"role": "user", "content": "How many days of paid holiday do staff get?"}]}
     upload = [("files", ("note.txt", b"A short uploaded note about the holiday schedule.", "text/plain"))]
@@ -298,6 +303,32 @@ def _probes(world: World, targets: Targets) -> list[Probe]:
             _row(MISSING, MISSING, MISSING, OK, MISSING),
             path=f"/v1/jobs/{jobs[B]}/events",
         ),
+        # Sources: admins add S3 ones for their tenant (credentials named as operator-set variables); editors
+        # list, show and sync their tenant's; another tenant's source is not found.
+        Probe("POST", "/v1/sources", "for tenant A", A_ADMIN, json={**s3_source, "name": "s3-a", "tenant": A}),
+        Probe("POST", "/v1/sources", "for tenant B", B_ADMIN, json={**s3_source, "name": "s3-b", "tenant": B}),
+        Probe("GET", "/v1/sources", "list", _row(DENIED, OK, OK, OK, DENIED)),
+        Probe("GET", "/v1/sources/{name}", "A's source", A_WRITE, path="/v1/sources/src-a"),
+        Probe("GET", "/v1/sources/{name}", "B's source", B_WRITE, path="/v1/sources/src-b"),
+        Probe(
+            "PATCH",
+            "/v1/sources/{name}",
+            "A's source",
+            _row(DENIED, DENIED, OK, MISSING, DENIED),
+            path="/v1/sources/src-a",
+            json={"every": "off"},
+        ),
+        Probe("PATCH", "/v1/sources/{name}", "B's source", B_WRITE, path="/v1/sources/src-b", json={"every": "off"}),
+        Probe("POST", "/v1/sources/{name}/sync", "A's source", A_WRITE, path="/v1/sources/src-a/sync"),
+        Probe("POST", "/v1/sources/{name}/sync", "B's source", B_WRITE, path="/v1/sources/src-b/sync"),
+        Probe(
+            "DELETE",
+            "/v1/sources/{name}",
+            "A's source",
+            _row(DENIED, DENIED, OK, MISSING, DENIED),
+            path=lambda key: f"/v1/sources/va-{key}",
+        ),
+        Probe("DELETE", "/v1/sources/{name}", "B's source", B_WRITE, path=lambda key: f"/v1/sources/vb-{key}"),
         Probe("POST", "/v1/keys", "for tenant A", A_ADMIN, json={"role": "reader", "tenant": A}),
         Probe("POST", "/v1/keys", "for tenant B", B_ADMIN, json={"role": "reader", "tenant": B}),
         Probe("GET", "/v1/keys", "list", ADMINS),
@@ -375,6 +406,12 @@ def _prepare_matrix(world: World) -> Targets:
         A: _upload(world, "editor", "job-a.txt", "Acme job note about the holiday rota.")["job_id"],
         B: _upload(world, "b_admin", "job-b.txt", "Globex job note about the launch rota.")["job_id"],
     }
+    empty = world.tmp / "source-folder"
+    empty.mkdir(exist_ok=True)
+    for prefix, tenant in (("a", A), ("b", B)):  # sources the host added: one to show, one per key to remove
+        world.cairn.add_source(f"src-{prefix}", str(empty), collection="default", tenant=tenant)
+        for key in MATRIX_KEYS:
+            world.cairn.add_source(f"v{prefix}-{key}", str(empty), collection="default", tenant=tenant)
     _write(world.tmp / "scratch-a", {"a.md": "# Scratch\n\nAcme scratch notes about the holiday.\n"})
     _write(world.tmp / "scratch-b", {"b.md": "# Scratch\n\nGlobex scratch notes about the launch.\n"})
     world.cairn.ingest([world.tmp / "scratch-a"], tenant=A, collection="scratch_a")
