@@ -177,7 +177,7 @@ def test_verify_reports_orphan_objects_and_repair_deletes_them_but_nothing_a_ver
         assert after == before
         assert cairn.verify(orphan_grace_s=0).issues == []
         for doc in cairn.documents():
-            assert cairn.document_bytes(doc.source) == Path(doc.source).read_bytes()
+            assert cairn.document_bytes(doc.source) == (docs.parent / doc.source).read_bytes()
 
 
 def test_repair_keeps_orphans_under_retention_and_says_so(
