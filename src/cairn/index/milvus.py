@@ -10,12 +10,14 @@ import contextlib
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -106,6 +108,17 @@ def quiet_pymilvus() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def _port_open(uri: str) -> bool:
+    """Whether the server's port accepts a connection: pymilvus reports a refused password or TLS handshake
+    in the same words as a server that is down, and only the latter is an outage."""
+    parsed = urlsplit(uri)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 19530), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -268,7 +281,7 @@ class MilvusIndex:
             except IndexUnavailable:
                 raise
             except Exception as exc:
-                if self.engine == "milvus-server" and is_unavailable(exc):
+                if self.engine == "milvus-server" and is_unavailable(exc) and not _port_open(uri):
                     raise IndexUnavailable(
                         f"cannot reach the Milvus server at {uri}: {exc}; start it (or check CAIRN_MILVUS_URI and "
                         "the network), then try again"
