@@ -22,6 +22,7 @@ from cairn.catalog.janitor import Janitor, LocalReaders
 from cairn.catalog.legacy import import_manifests
 from cairn.catalog.restore import restore_from_vault
 from cairn.embed.base import Embedder
+from cairn.embed.local import SentenceTransformerEmbedder
 from cairn.embed.query_cache import QueryEmbeddingCache
 from cairn.errors import Forbidden, InvalidRequest, NotFound
 from cairn.generate.pipeline import Generation
@@ -94,7 +95,7 @@ class CairnBase:
         vault = self.vault
         return Janitor(
             self.catalog,
-            delete_rows=self.index.delete_rows,
+            delete_rows=lambda collection, rowsets: self.index.delete_rows(collection, rowsets),  # opened on use
             forget_files=lambda collection, rowset, generation: vault.forget_version_files(
                 collection, rowset.doc_id, rowset.version, generation
             ),
@@ -230,7 +231,7 @@ class CairnBase:
         return Ingestor(
             settings=self.settings,
             vault=self.vault,
-            index=self.index,
+            open_index=lambda: self.index,
             catalog=self.catalog,
             janitor=self.janitor,
             readers=self.readers,
@@ -257,6 +258,9 @@ class CairnBase:
 
     def close(self) -> None:
         with self._lock:
+            for embedder in (self._embedder, *self._other_embedders.values()):
+                if isinstance(embedder, SentenceTransformerEmbedder):
+                    embedder.close()  # its worker; shared by this process's instances, restarted on use
             if self._parsers is not None:
                 self._parsers.close()
                 self._parsers = None

@@ -10,12 +10,15 @@ never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +30,7 @@ from cairn.catalog import Catalog, CollectionState, DocumentRecord, RowSet, Vers
 from cairn.catalog.janitor import Janitor, LocalReaders
 from cairn.catalog.writers import this_process
 from cairn.chunking import chunk_elements, chunk_id
-from cairn.embed.base import Embedder, embed_with_cache
+from cairn.embed.base import Embedder, ExpectsDocuments, embed_with_cache
 from cairn.errors import CairnError
 from cairn.index.milvus import IndexedDocument, MilvusIndex
 from cairn.models import Chunk, FailedFile, IngestReport
@@ -38,6 +41,8 @@ from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
 log = logging.getLogger("cairn.ingest")
 
 # Said alike whether the document exists for another group or tenant, or the name is just not this key's to use.
+# A file's bytes per chunk, roughly (256 tokens of prose); only to predict whether an ingest is large.
+_BYTES_PER_CHUNK = 1024
 _NOT_YOURS = "a document of this name exists that this key may not change; choose another name"
 
 __all__ = ["DocumentAccess", "IngestProgress", "Ingestor", "discover", "document_id", "local_identities"]
@@ -146,10 +151,15 @@ class _Batch:
 
 
 class _StageClock:
-    """Seconds spent per pipeline stage, for the report."""
+    """Seconds spent per pipeline stage, for the report.
+
+    Embedding runs on a thread of its own beside the other stages, so the stages add up to more than the total;
+    ``embed_wait`` is how long committing waited for vectors.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -160,7 +170,8 @@ class _StageClock:
             self.add(name, time.perf_counter() - started)
 
     def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        with self._lock:
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
     def rounded(self) -> dict[str, float]:
         return {name: round(value, 4) for name, value in self.seconds.items()}
@@ -190,7 +201,7 @@ class Ingestor:
         *,
         settings: Settings,
         vault: Vault,
-        index: MilvusIndex,
+        open_index: Callable[[], MilvusIndex],
         catalog: Catalog,
         janitor: Janitor,
         readers: LocalReaders,
@@ -201,7 +212,7 @@ class Ingestor:
     ) -> None:
         self.settings = settings
         self.vault = vault
-        self.index = index
+        self._open_index = open_index  # opened when first needed: after the embedder got ready
         self.catalog = catalog
         self.janitor = janitor
         self.readers = readers
@@ -210,6 +221,10 @@ class Ingestor:
         self.embedder_for = embedder_for
         self.cache_for = cache_for
         self.parsers = parsers
+
+    @property
+    def index(self) -> MilvusIndex:
+        return self._open_index()
 
     def state(self) -> CollectionState:
         state = self.catalog.collection(self.collection)
@@ -264,8 +279,6 @@ class Ingestor:
         # The run's tenant: the caller's for a key (always given then), else the local default.
         self.cache = self.cache_for(state.embed_model, access.tenant if access is not None else "default")
         report = IngestReport(collection=state.name)
-        self.index.ensure_collection(state.index_name, state.dim)
-        self.sweep(state)
         with clock.stage("discover"):
             files, missing = discover(paths)
         report.files = len(files)
@@ -273,6 +286,13 @@ class Ingestor:
         self._sources = {**local_identities(paths, files), **self._sources}
         with clock.stage("hash"):
             known = self._live_digests(files)
+        # New documents will certainly be embedded: the embedder may get ready (start its worker) while the
+        # index opens and the first files are parsed. Known ones count once their bytes are found changed.
+        for path in files:
+            if self._source(str(path)) not in known:
+                self._expect(path)
+        self.index.ensure_collection(state.index_name, state.dim)
+        self.sweep(state)
         done = 0
         regranted: list[str] = []
 
@@ -287,6 +307,8 @@ class Ingestor:
                 with clock.stage("hash"):
                     state_of_file = self._file_state(path, known)
                 if state_of_file == "changed":
+                    if self._source(str(path)) in known:
+                        self._expect(path)
                     yield str(path)
                 else:
                     source = self._source(str(path))
@@ -301,6 +323,18 @@ class Ingestor:
                         report.failed.append(FailedFile(path=source, error=state_of_file))
                     step(source, "unchanged" if state_of_file == "unchanged" else "failed")
 
+        # A full batch is embedded in the background while this thread commits the batch before it and
+        # prepares the next one: the model does not wait for vault writes, index inserts or parsing.
+        embedding: tuple[_Batch, Future[Vector]] | None = None
+
+        def hand_over(full: _Batch) -> None:
+            nonlocal embedding
+            previous = embedding
+            after = previous[1] if previous is not None else None
+            embedding = (full, self._embed_ahead(full, after, clock)) if full.documents else None
+            if previous is not None:
+                self._commit_and_acknowledge(*previous, report, clock, step)
+
         batch = _Batch()
         outcomes = self.parsers.parse(changed_files())
         while True:
@@ -313,9 +347,10 @@ class Ingestor:
             if outcome != "ingested":
                 step(self._source(parsed.path), outcome)
             if batch.chunk_count >= self.settings.ingest_batch_chunks:
-                self._commit_and_acknowledge(batch, report, clock, step)
+                hand_over(batch)
                 batch = _Batch()
-        self._commit_and_acknowledge(batch, report, clock, step)
+        hand_over(batch)
+        hand_over(_Batch())
         if sync:
             with clock.stage("publish"):
                 report.removed = self._sync(paths, {self._source(str(p)) for p in files})
@@ -363,6 +398,12 @@ class Ingestor:
     def _source(self, path: str) -> str:
         """The document source of a local file: its name among *sources*, else its identity (`local_identities`)."""
         return self._sources.get(path, path)
+
+    def _expect(self, path: Path) -> None:
+        """Tell the embedder how many chunks this file will likely bring, so it can get ready early."""
+        if isinstance(self.embedder, ExpectsDocuments):
+            with contextlib.suppress(OSError):
+                self.embedder.expect_documents(1 + path.stat().st_size // _BYTES_PER_CHUNK)
 
     def _file_state(self, path: Path, known: dict[str, DocumentRecord]) -> str:
         """``unchanged``, ``changed``, or why the file cannot be read."""
@@ -444,20 +485,46 @@ class Ingestor:
         return "ingested"
 
     # -- per batch ---------------------------------------------------------------------------
+    def _embed_ahead(self, batch: _Batch, after: Future[Vector] | None, clock: _StageClock) -> Future[Vector]:
+        """The batch's vectors, computed on a thread of their own once the batch *after* which it comes is.
+
+        A daemon thread, not an executor: a process stopped by Ctrl-C must not wait for a batch to finish.
+        """
+        texts = [chunk.text for doc in batch.documents for chunk in doc.chunks]
+        vectors: Future[Vector] = Future()
+
+        def embed() -> None:
+            if after is not None:
+                wait([after])  # one batch at a time; its failure is the commit's to report
+            if not vectors.set_running_or_notify_cancel():
+                return
+            try:
+                with clock.stage("embed"):
+                    vectors.set_result(embed_with_cache(self.embedder, self.cache, texts)[0])
+            except BaseException as exc:
+                vectors.set_exception(exc)
+
+        threading.Thread(target=embed, name="cairn-embed-batch", daemon=True).start()
+        return vectors
+
     def _commit_and_acknowledge(
-        self, batch: _Batch, report: IngestReport, clock: _StageClock, step: Callable[[str, str], None]
+        self,
+        batch: _Batch,
+        vectors: Future[Vector],
+        report: IngestReport,
+        clock: _StageClock,
+        step: Callable[[str, str], None],
     ) -> None:
-        outcomes = self._commit(batch, report, clock)
+        with clock.stage("embed_wait"):
+            ready = vectors.result()
+        outcomes = self._commit(batch, ready, report, clock)
         for doc in batch.documents:  # acknowledged only now: stored, indexed and live
             step(doc.draft.source, outcomes.get(doc.draft.doc_id, "ingested"))
 
-    def _commit(self, batch: _Batch, report: IngestReport, clock: _StageClock) -> dict[str, str]:
-        """Embed a batch, reserve its versions, store and index them, then make them live in one transaction."""
+    def _commit(self, batch: _Batch, vectors: Vector, report: IngestReport, clock: _StageClock) -> dict[str, str]:
+        """Reserve an embedded batch's versions, store and index them, then make them live in one transaction."""
         if not batch.documents:
             return {}
-        texts = [chunk.text for doc in batch.documents for chunk in doc.chunks]
-        with clock.stage("embed"):
-            vectors, _ = embed_with_cache(self.embedder, self.cache, texts)
         state = self._wait_for_maintenance()
         with clock.stage("store"):
             self.cache.flush()

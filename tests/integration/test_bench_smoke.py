@@ -174,3 +174,27 @@ def test_bench_ray_ingest_compares_the_local_path_with_ray_on_the_same_chunks(do
     assert ray_1["scaling_efficiency"] == 1.0
     assert result["ray_overhead_at_1"] > 0
     assert result["lost_coverage"] == 0.0
+
+
+def test_bench_cold_times_new_ingest_processes_against_the_bare_model_on_the_same_text(pages: Path) -> None:
+    from cairn.bench.cold import bench_cold
+
+    result = bench_cold(pages, runs=1)
+    assert result["files"] == 6
+    assert result["text_tokens"] > 0
+    assert result["bare_windows"] >= 6  # at least one window per file
+    for mode in ("cold_worker", "cold_in_process"):
+        (run,) = result[mode]["runs"]
+        assert run["chunks"] > 0
+        assert run["tokens"] >= result["text_tokens"]  # every token embedded (overlap adds some)
+        assert run["wall_s"] > run["pipeline_s"] > 0
+        assert result[mode]["ratio_to_bare"] > 0
+
+
+def test_bench_cold_refuses_a_corpus_that_is_not_plain_text(tmp_path: Path) -> None:
+    from cairn.bench.cold import bench_cold
+    from cairn.errors import InvalidRequest
+
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4\n")
+    with pytest.raises(InvalidRequest, match="plain-text"):
+        bench_cold(tmp_path)

@@ -34,6 +34,8 @@ def ingest(
 
     With --engine ray: the same corpus through this process and through Ray with each actor count, in one run.
     """
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"unknown engine {engine!r}; use local or ray", param_hint="--engine")
     if engine == "ray":
         from cairn.bench.ray_ingest import bench_ray_ingest
 
@@ -44,6 +46,25 @@ def ingest(
     from cairn.bench.peers import PEERS
 
     _emit(bench_ingest(corpus, batch_size=batch_size, peers=PEERS if peers else ()), out)
+
+
+@app.command()
+def cold(
+    corpus: Annotated[Path, typer.Argument(help="A folder of plain-text files (scripts/bench/build_manpages.py).")],
+    runs: Annotated[int, typer.Option(min=1, help="Cold ingests per mode; medians are reported.")] = 2,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Embedding batch size of both (default: CAIRN_EMBED_BATCH_SIZE).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
+) -> None:
+    """A cold `cairn ingest` process (with and without the embedding worker) against the bare embedder.
+
+    The bare embedder is the warm model on the corpus's text in full windows of its input limit; the ratio
+    is the ingest's tokens per second over the bare model's, on the same text.
+    """
+    from cairn.bench.cold import bench_cold
+
+    _emit(bench_cold(corpus, runs=runs, batch_size=batch_size), out)
 
 
 @app.command()

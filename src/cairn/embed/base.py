@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from cairn.vault.store import EmbeddingCache, sha256_hex
+if TYPE_CHECKING:  # the vault is not imported here: the embedding worker process imports this package
+    from cairn.vault.store import EmbeddingCache
 
-__all__ = ["Embedder", "Tokenizer", "embed_with_cache"]
+__all__ = ["Embedder", "ExpectsDocuments", "Tokenizer", "embed_with_cache"]
 
 Vector = npt.NDArray[np.float32]
 
@@ -51,8 +52,18 @@ class Embedder(Tokenizer, Protocol):
         """One normalized float32 vector for a search query."""
 
 
+@runtime_checkable
+class ExpectsDocuments(Protocol):
+    """An embedder that prepares for a large ingest when told one is coming (starts a worker, loads a model)."""
+
+    def expect_documents(self, count: int) -> None:
+        """About *count* more texts will follow; called as an ingest finds files to embed."""
+
+
 def embed_with_cache(embedder: Embedder, cache: EmbeddingCache, texts: Sequence[str]) -> tuple[Vector, int]:
     """Vectors for *texts*, computing only those the cache lacks. Returns (vectors, newly embedded)."""
+    from cairn.vault.store import sha256_hex
+
     hashes = [sha256_hex(t) for t in texts]
     known = cache.get_many(hashes)
     missing = sorted({h: t for h, t in zip(hashes, texts, strict=True) if h not in known}.items())

@@ -10,10 +10,12 @@ under load close to idle (docs/benchmarks.md).
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cairn._spawn import spawn_context
+from cairn.embed.model_files import ModelShape, TokenCounter, describe, hf_counter, rust_counter
 from cairn.errors import EmbeddingError
 
 __all__ = ["PACKAGED_MODELS", "SentenceTransformerEmbedder", "load_embedder"]
@@ -79,15 +82,36 @@ def _start_worker(path: str, device: str) -> None:
     _worker_model = SentenceTransformer(path, device=device)
 
 
-def _worker_ready() -> bool:
-    return _worker_model is not None
+def _worker_ready() -> ModelShape:
+    """The loaded model's shape, which the parent checks against what it read from the model's files."""
+    return ModelShape(dim=int(_worker_model.get_embedding_dimension()), max_tokens=int(_worker_model.max_seq_length))
+
+
+def _encode_by_length(model: Any, texts: list[str], batch_size: int) -> Vector:
+    """Unit vectors for *texts* in input order, embedded in batches of inputs of similar token counts.
+
+    A batch is padded to its longest input. sentence-transformers sorts inputs by characters, but characters
+    per token vary widely (prose against option lists, code, tables), so its batches mixed long and short
+    inputs: 17% of the tokens embedded for a man-page corpus were padding. Batches of similar token counts
+    pad almost nothing, which made embedding those chunks 9% faster (docs/benchmarks.md).
+    """
+    tokens = model.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=model.max_seq_length)
+    order = sorted(range(len(texts)), key=lambda i: len(tokens["input_ids"][i]))
+    vectors = np.empty((len(texts), model.get_embedding_dimension()), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        vectors[batch] = model.encode(
+            [texts[i] for i in batch],
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+    return vectors
 
 
 def _encode_in_worker(texts: list[str], batch_size: int) -> Vector:
-    vectors = _worker_model.encode(
-        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
-    return np.asarray(vectors, dtype=np.float32)
+    return _encode_by_length(_worker_model, texts, batch_size)
 
 
 class SentenceTransformerEmbedder:
@@ -106,6 +130,42 @@ class SentenceTransformerEmbedder:
         if Path(path).is_dir():
             # A local model must never reach for the hub (this machine may be offline).
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self._name = model
+        self._path, self._device = path, device
+        self._batch_size = batch_size
+        # torch inference is thread-safe, but one model at a time keeps the two cores for one batch.
+        self._lock = threading.Lock()
+        self._model: Any = None  # loaded on first use here: a process whose worker embeds never loads it
+        # The shape and tokenizer from the model's files when they state them (milliseconds), else from the
+        # loaded model (seconds of imports): see cairn.embed.model_files.
+        shape = describe(Path(path)) if Path(path).is_dir() else None
+        self._counter: TokenCounter
+        if shape is None:
+            self._model = self._load()
+            shape = ModelShape(
+                dim=int(self._model.get_embedding_dimension()), max_tokens=int(self._model.max_seq_length)
+            )
+            # A copy: ingest counts tokens on one thread while it embeds on another, and a fast tokenizer
+            # must not be used by two threads at once.
+            self._counter = hf_counter(copy.deepcopy(self._model.tokenizer))
+        else:
+            self._counter = rust_counter(Path(path))
+        self._shape = shape
+        # Queries get a model object of their own (same weights, own tokenizer: a fast tokenizer must not be
+        # shared between threads), so a search never waits behind an ingest's batch of hundreds of chunks.
+        self._query_model: Any = None
+        self._query_lock = threading.Lock()
+        self._pending: list[_PendingQuery] = []
+        self._pending_lock = threading.Lock()
+        self._worker = worker
+        self._worker_start_after = worker_start_after
+        self._embedded_here = 0
+        self._expected = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._warmup: Future[ModelShape] | None = None
+
+    def _load(self) -> Any:
+        """The model, in this process (seconds: torch, transformers and sentence-transformers are imported)."""
         try:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
@@ -114,59 +174,59 @@ class SentenceTransformerEmbedder:
             # Counting the tokens of a long text is how the chunker learns it must be split; the
             # tokenizer's "longer than the maximum" warning about that is noise.
             logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)
-
-            model_object: Any = SentenceTransformer(path, device=device)
+            return SentenceTransformer(self._path, device=self._device)
         except Exception as exc:
             raise EmbeddingError(
-                f"cannot load the embedding model {model!r} ({exc}); set CAIRN_EMBED_MODEL to a local "
+                f"cannot load the embedding model {self._name!r} ({exc}); set CAIRN_EMBED_MODEL to a local "
                 "sentence-transformers model directory or to all-MiniLM-L6-v2 (packaged)"
             ) from exc
-        self._model: Any = model_object
-        self._name = model
-        self._batch_size = batch_size
-        self._tokenizer: Any = self._model.tokenizer
-        self._max_tokens = int(self._model.max_seq_length)
-        self._special = len(self._tokenizer("")["input_ids"])
-        self._dim = int(self._model.get_embedding_dimension())
-        # torch inference is thread-safe, but one model at a time keeps the two cores for one batch.
-        self._lock = threading.Lock()
-        # Queries get a model object of their own (same weights, own tokenizer: a fast tokenizer must not be
-        # shared between threads), so a search never waits behind an ingest's batch of hundreds of chunks.
-        self._path, self._device = path, device
-        self._query_model: Any = None
-        self._query_lock = threading.Lock()
-        self._pending: list[_PendingQuery] = []
-        self._pending_lock = threading.Lock()
-        self._worker = worker
-        self._worker_start_after = worker_start_after
-        self._embedded_here = 0
-        self._pool: ProcessPoolExecutor | None = None
-        self._warmup: Future[bool] | None = None
+
+    def _check_shape(self, loaded: ModelShape) -> None:
+        if loaded != self._shape:
+            raise EmbeddingError(
+                f"the embedding model {self._name!r} loaded with {loaded.dim} dimensions and {loaded.max_tokens} "
+                f"input tokens, but its files say {self._shape.dim} and {self._shape.max_tokens}; fix the model "
+                "directory's sentence_bert_config.json or 1_Pooling/config.json"
+            )
+
+    def _document_model(self) -> Any:
+        """The model in this process, loaded on first use (the caller holds ``self._lock``)."""
+        if self._model is None:
+            model = self._load()
+            self._check_shape(
+                ModelShape(dim=int(model.get_embedding_dimension()), max_tokens=int(model.max_seq_length))
+            )
+            self._model = model
+        return self._model
 
     @property
     def model_name(self) -> str:
         return self._name
 
     @property
+    def model_path(self) -> str:
+        """Where the model loads from: the packaged copy's directory, a local directory or a hub name."""
+        return self._path
+
+    @property
     def dim(self) -> int:
-        return self._dim
+        return self._shape.dim
 
     @property
     def max_tokens(self) -> int:
-        return self._max_tokens
+        return self._shape.max_tokens
 
     @property
     def special_tokens(self) -> int:
-        return self._special
+        return self._counter.special_tokens
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return self._counter.counts(list(texts))
 
     def split_by_tokens(self, text: str, max_tokens: int) -> list[str]:
-        offsets = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        offsets = self._counter.offsets(text)
         if len(offsets) <= max_tokens:
             return [text]
         pieces: list[str] = []
@@ -194,20 +254,12 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._worker and self._use_worker(len(texts)):
                 return self._encode_by_worker(list(texts))
-            # sentence-transformers sorts the inputs by length before batching, so batches hold
-            # similar lengths and little padding; results come back in input order.
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=self._batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.asarray(vectors, dtype=np.float32)
+            return _encode_by_length(self._document_model(), list(texts), self._batch_size)
 
     def start_worker(self, *, wait: bool = False) -> None:
         """Start the document worker now (normally the first large batch does); ``wait`` until it is ready."""
         if self._pool is None:
+            _log.debug("starting the document embedding process")
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=spawn_context(),  # never runs the user's __main__ again (cairn._spawn)
@@ -219,19 +271,47 @@ class SentenceTransformerEmbedder:
             with contextlib.suppress(Exception):  # a failed start is reported by the next batch
                 self._warmup.result()
 
+    def expect_documents(self, count: int) -> None:
+        """An ingest expects about *count* more texts: start the worker now if they will be worth it.
+
+        The worker takes seconds to import torch and load the model. Started when the files' sizes predict a
+        real ingest, it loads on the other core while this process parses and chunks the first files, and
+        this process never loads the model itself.
+        """
+        self._expected += count
+        if self._worker and self._pool is None and self._expected >= self._worker_start_after:
+            self.start_worker()
+
     def _use_worker(self, count: int) -> bool:
-        """Whether this batch goes to the worker: started once enough texts were embedded here, and ready."""
+        """Whether this batch goes to the worker: started once enough texts were embedded here, and ready.
+
+        While a started worker is still loading, a model already loaded here embeds the batch; with none
+        loaded here, the batch waits for the worker (loading a second copy would only take the same seconds
+        and the core the worker loads on).
+        """
         if self._pool is None:
             self._embedded_here += count
-            if self._embedded_here >= self._worker_start_after:
-                self.start_worker()
+            if self._embedded_here < self._worker_start_after:
+                return False
+            self.start_worker()
+        assert self._pool is not None
+        assert self._warmup is not None
+        if not self._warmup.done() and self._model is not None:
             return False
-        if self._warmup is None or not self._warmup.done():
-            return False
-        if self._warmup.exception() is not None:
+        failure: BaseException | None
+        waited = time.perf_counter()
+        try:
+            self._check_shape(self._warmup.result())
+            if (waited := time.perf_counter() - waited) > 0.1:
+                _log.info("waited %.1f s for the document embedding process to load the model", waited)
+            failure = None
+        except EmbeddingError:
+            raise
+        except Exception as exc:
+            failure = exc
+        if failure is not None:
             _log.warning(
-                "the document embedding process did not start (%s); embedding in this process instead",
-                self._warmup.exception(),
+                "the document embedding process did not start (%s); embedding in this process instead", failure
             )
             self._worker = False
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -258,16 +338,23 @@ class SentenceTransformerEmbedder:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        """Stop the document worker, if one runs (it is started again on the next ingest)."""
+        """Stop the document worker, if one runs (it is started again on the next ingest).
+
+        The worker holds nothing but the model, and no batch is in flight here (this holds the lock batches
+        are embedded under), so it is terminated rather than asked to exit: tearing down torch takes a second.
+        """
         with self._lock:
             if self._pool is not None:
+                for process in list((self._pool._processes or {}).values()):
+                    process.terminate()
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
                 self._warmup = None
+            self._expected = 0
 
     def embed_documents(self, texts: Sequence[str]) -> Vector:
         if not texts:
-            return np.zeros((0, self._dim), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         return self._encode(texts)
 
     def embed_query(self, text: str) -> Vector:
