@@ -162,3 +162,27 @@ def test_reindex_on_ray_embeds_on_the_actors_and_switches_searches(
         assert Path(cairn.search(question, k=1, mode="dense").hits[0].source).name == "systemd-uids-gids.docx"
     finally:
         cairn.close()
+
+
+def test_a_source_sync_on_ray_ingests_what_changed_on_the_actors(
+    engine: RayEngine,
+    corpus: Path,
+    tmp_path: Path,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    """`cairn sources sync NAME --engine ray`: the source's files are parsed and embedded on the actors, once."""
+    cairn = Cairn(Settings(home=tmp_path / "home"))
+    cairn._embedder = embedder
+    try:
+        cairn.add_source("manuals", str(corpus), collection="kb")
+        first = cairn.sync_source("manuals", engine=engine)
+        assert (first.listed, first.ingested, first.failed) == (len(CORPUS), len(CORPUS), [])
+        assert cairn._parsers is None  # no parser process was started here: the actors parsed every file
+        assert sorted(Path(d.source).name for d in cairn.documents(collection="kb")) == sorted(p.name for p in CORPUS)
+        hit = cairn.search("Which user IDs does systemd allocate?", collection="kb", k=1, mode="dense").hits[0]
+        assert Path(hit.source).name == "systemd-uids-gids.docx"
+        (corpus / "pip-repeatable-installs.md").write_text("# Repeatable installs\n\nPin every requirement.\n")
+        again = cairn.sync_source("manuals", engine=engine)
+        assert (again.ingested, again.unchanged) == (1, len(CORPUS) - 1)
+    finally:
+        cairn.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,10 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cairn.catalog import SourceRecord
+from cairn.cli.engine import EngineOpt, RayAddressOpt, RayEmbeddersOpt, chosen_engine
 from cairn.cli.output import CollectionOpt, JsonOpt, console, err_console, errors_reported, print_json
 from cairn.core import Cairn
 from cairn.errors import InvalidRequest
 from cairn.sources import SyncProgress, SyncReport
+
+if TYPE_CHECKING:
+    from cairn.ray_engine import RayEngine
 
 app = typer.Typer(
     help="Folders and S3 prefixes whose objects a collection keeps in sync, deletions included.",
@@ -192,15 +196,18 @@ def sync(
     confirm_deletions: Annotated[
         bool, typer.Option("--confirm-deletions", help="Remove documents even past the deletion guard.")
     ] = False,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    ray_embedders: RayEmbeddersOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sync a source now: fetch and ingest what changed, take down what is gone (guarded)."""
     with errors_reported(as_json):
-        with Cairn() as cairn:
+        with Cairn() as cairn, chosen_engine(engine, ray_address, ray_embedders) as chosen:
             if as_json:
-                report = cairn.sync_source(name, confirm_deletions=confirm_deletions)
+                report = cairn.sync_source(name, confirm_deletions=confirm_deletions, engine=chosen)
             else:
-                report = _sync_with_progress(cairn, name, confirm_deletions)
+                report = _sync_with_progress(cairn, name, confirm_deletions, chosen)
         if as_json:
             print_json(report)
             return
@@ -227,7 +234,7 @@ def rm(
             console.print(f"Removed source {escape(name)}; {removed} documents taken down.")
 
 
-def _sync_with_progress(cairn: Cairn, name: str, confirm: bool) -> SyncReport:
+def _sync_with_progress(cairn: Cairn, name: str, confirm: bool, engine: RayEngine | None) -> SyncReport:
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
     ) as bar:
@@ -236,7 +243,7 @@ def _sync_with_progress(cairn: Cairn, name: str, confirm: bool) -> SyncReport:
         def step(update: SyncProgress) -> None:
             bar.update(task, description=update.phase, completed=update.done, total=update.total or None)
 
-        return cairn.sync_source(name, confirm_deletions=confirm, progress=step)
+        return cairn.sync_source(name, confirm_deletions=confirm, progress=step, engine=engine)
 
 
 def _print_report(report: SyncReport) -> None:

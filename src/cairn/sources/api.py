@@ -26,6 +26,7 @@ from cairn.sources.sync import SyncProgress, SyncReport, run_sync
 
 if TYPE_CHECKING:
     from cairn.jobs.queue import Job
+    from cairn.ray_engine import RayEngine
 
 __all__ = ["SETTING_NAMES", "SourceOperations", "parse_every"]
 
@@ -165,11 +166,21 @@ class SourceOperations:
         confirm_deletions: bool = False,
         progress: Callable[[SyncProgress], None] | None = None,
         principal: Principal | None = None,
+        engine: RayEngine | None = None,
     ) -> SyncReport:
-        """Sync a source now, in this process (see `cairn.sources.sync`); `SourceError` when its listing fails."""
+        """Sync a source now, in this process (see `cairn.sources.sync`); `SourceError` when its listing fails.
+
+        With *engine* (`cairn.ray_engine.RayEngine`), what changed is parsed and embedded on a Ray cluster.
+        """
         source = self.source_info(name, principal=principal)
         authorize(principal, "ingest", source.collection)
-        report = run_sync(self, name, confirm_deletions=confirm_deletions, progress=progress)  # type: ignore[arg-type]
+        report = run_sync(
+            self,  # type: ignore[arg-type]
+            name,
+            confirm_deletions=confirm_deletions,
+            progress=progress,
+            engine=engine,
+        )
         self._record(
             principal,
             "source.sync",

@@ -44,6 +44,7 @@ from cairn.sources.kinds import ACL_TAG_FIELD, ListedObject, SourceReader, reade
 
 if TYPE_CHECKING:
     from cairn.core import Cairn
+    from cairn.ray_engine import RayEngine
 
 __all__ = [
     "GUARD_MIN",
@@ -126,8 +127,12 @@ def run_sync(
     confirm_deletions: bool = False,
     progress: Callable[[SyncProgress], None] | None = None,
     reader: SourceReader | None = None,
+    engine: RayEngine | None = None,
 ) -> SyncReport:
-    """Sync source *name* once under its lease; the report is also kept as the source's last sync."""
+    """Sync source *name* once under its lease; the report is also kept as the source's last sync.
+
+    With *engine*, the changed objects are parsed and embedded on its Ray cluster (`cairn.ray_engine`).
+    """
     catalog = cairn.catalog
     source = catalog.source(name)
     if source is None:
@@ -149,6 +154,7 @@ def run_sync(
             reader or reader_for(source, home=cairn.settings.home.absolute() / "sources"),
             report,
             progress,
+            engine,
         ).run(confirm_deletions)
     except Exception as exc:  # recorded as the source's last sync, then raised to the caller
         report.message = report.message or str(exc) or type(exc).__name__
@@ -180,8 +186,10 @@ class _Sync:
         reader: SourceReader,
         report: SyncReport,
         progress: Callable[[SyncProgress], None] | None,
+        engine: RayEngine | None = None,
     ) -> None:
         self.cairn = cairn
+        self.engine = engine
         self.source = source
         self.reader = reader
         self.report = report
@@ -190,7 +198,7 @@ class _Sync:
     def run(self, confirm_deletions: bool) -> None:
         catalog, source, report = self.cairn.catalog, self.source, self.report
         seen = catalog.source_objects(source.name)
-        ingestor = self.cairn._ingestor(source.collection, create=True)
+        ingestor = self.cairn._ingestor(source.collection, create=True, engine=self.engine)
         live = catalog.documents(source.collection, [o.doc_id for o in seen.values()])
         changed: list[tuple[ListedObject, DocumentAccess, str]] = []
         listed: set[str] = set()
