@@ -23,10 +23,24 @@ from cairn.embed.base import Tokenizer
 from cairn.models import Chunk, Element, Location
 from cairn.sentences import text_units
 
-__all__ = ["chunk_elements", "chunk_id"]
+__all__ = ["chunk_elements", "chunk_id", "embedding_input"]
 
 
 _N = TypeVar("_N", int, float)
+
+
+def embedding_input(chunk: Chunk, *, heading_context: bool) -> str:
+    """The text the embedding model reads for *chunk*: with *heading_context*, its heading path
+    (``Guide > Install``) as a first paragraph, then the chunk text; otherwise the chunk text alone.
+
+    The one definition every embedding path uses (ingest, the Ray engine through it, reindex,
+    benchmarks), so the same chunk always gets the same vector and the same cache key. The stored
+    and displayed text of the chunk, and its location, are unchanged.
+    """
+    path = [part.strip() for part in chunk.location.heading_path if part.strip()]
+    if not heading_context or not path:
+        return chunk.text
+    return " > ".join(path) + "\n\n" + chunk.text
 
 
 def chunk_id(doc_id: str, version: int, ordinal: int) -> str:

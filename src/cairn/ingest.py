@@ -29,7 +29,7 @@ from cairn.auth import Principal
 from cairn.catalog import Catalog, CollectionState, DocumentRecord, RowSet, VersionDraft, VersionRecord
 from cairn.catalog.janitor import Janitor, LocalReaders
 from cairn.catalog.writers import this_process
-from cairn.chunking import chunk_elements, chunk_id
+from cairn.chunking import chunk_elements, chunk_id, embedding_input
 from cairn.embed.base import Embedder, ExpectsDocuments, embed_with_cache
 from cairn.errors import CairnError
 from cairn.index.milvus import IndexedDocument, MilvusIndex
@@ -490,7 +490,8 @@ class Ingestor:
 
         A daemon thread, not an executor: a process stopped by Ctrl-C must not wait for a batch to finish.
         """
-        texts = [chunk.text for doc in batch.documents for chunk in doc.chunks]
+        context = self.settings.embed_heading_context
+        texts = [embedding_input(chunk, heading_context=context) for doc in batch.documents for chunk in doc.chunks]
         vectors: Future[Vector] = Future()
 
         def embed() -> None:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from cairn.catalog import Catalog, CollectionState, DocumentRecord, RowSet
 from cairn.catalog.writers import this_process
+from cairn.chunking import embedding_input
 from cairn.embed.base import Embedder, embed_with_cache
 from cairn.errors import CairnError
 from cairn.index.milvus import IndexedDocument, MilvusIndex, RowBatch
@@ -153,11 +154,13 @@ def reindex(
         total, _ = work.catalog.live_counts(old.name)
         rows = RowBatch(index, new.index_name)
         chunk_keys: dict[RowSet, str] = {}
+        context = work.ingestor.settings.embed_heading_context
         for done, doc in enumerate(work.catalog.iter_live_documents(old.name), start=1):
             version = doc.live_version()
             assert version is not None
             chunks, _ = vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
-            vectors, embedded = embed_with_cache(embedder, cache, [chunk.text for chunk in chunks])
+            texts = [embedding_input(chunk, heading_context=context) for chunk in chunks]
+            vectors, embedded = embed_with_cache(embedder, cache, texts)
             version = version.model_copy(
                 update={"chunks_key": vault.chunks_key(new.name, doc.doc_id, version.version, new.generation)}
             )

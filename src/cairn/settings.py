@@ -138,6 +138,25 @@ class Settings(BaseSettings):
     )
     chunk_max_tokens: int = Field(default=256, ge=16, le=8192, description="Upper bound, incl. special tokens.")
     chunk_overlap_tokens: int = Field(default=32, ge=0)
+    embed_heading_context: bool = Field(
+        default=False,
+        description="Embed each chunk with its heading path (`Title > Section`) as a first paragraph "
+        "(`cairn.chunking.embedding_input`); stored and displayed text are unchanged (docs/quality.md).",
+    )
+    bm25_k1: float = Field(
+        default=1.2,
+        ge=0.0,
+        le=3.0,
+        description="BM25 term-frequency saturation of new collections' keyword index (Milvus's default 1.2; "
+        "docs/quality.md).",
+    )
+    bm25_b: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description="BM25 length normalisation of new collections' keyword index (Milvus's default 0.75; "
+        "docs/quality.md).",
+    )
     rrf_k: int = Field(default=5, ge=1, description="RRF constant of hybrid fusion; 5 measured best (docs/quality.md).")
     exact_phrase_promotion: bool = Field(
         default=False,

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from cairn import Cairn
+from cairn.chunking import embedding_input
 from cairn.embed.local import SentenceTransformerEmbedder
 from cairn.embed.model_files import ModelShape, describe, hf_counter, rust_counter
 
@@ -127,8 +128,11 @@ def test_batches_of_similar_token_counts_give_the_vectors_sentence_transformers_
     np.testing.assert_allclose(embedder.embed_documents(texts), expected, atol=2e-5)
 
 
-def test_vectors_stay_with_their_chunks_when_batches_are_embedded_ahead(tmp_path: Path) -> None:
-    """Batches of three chunks: each is embedded while the one before it is committed; none gets another's."""
+@pytest.mark.parametrize("heading_context", [False, True])
+def test_vectors_stay_with_their_chunks_when_batches_are_embedded_ahead(tmp_path: Path, heading_context: bool) -> None:
+    """Batches of three chunks: each is embedded while the one before it is committed; none gets another's.
+    Each stored vector is the model's vector of `embedding_input` of its chunk: with heading context on,
+    "Note 3 on pumps > Escalation" then the text, not the text alone."""
     folder = tmp_path / "notes"
     folder.mkdir()
     for i in range(12):
@@ -137,7 +141,9 @@ def test_vectors_stay_with_their_chunks_when_batches_are_embedded_ahead(tmp_path
             f"# Note {i} on {topic}\n\nCrew {i} inspects the {topic} every {i + 2} weeks.\n\n"
             f"## Escalation\n\nIf the {topic} check fails twice, call the duty manager on extension {4000 + i}.\n"
         )
-    with Cairn(home=tmp_path / "home", embed_worker=False, ingest_batch_chunks=3) as cairn:
+    with Cairn(
+        home=tmp_path / "home", embed_worker=False, ingest_batch_chunks=3, embed_heading_context=heading_context
+    ) as cairn:
         report = cairn.ingest(folder, collection="ahead")
         assert report.failed == []
         assert report.ingested == 12
@@ -145,7 +151,9 @@ def test_vectors_stay_with_their_chunks_when_batches_are_embedded_ahead(tmp_path
             version = doc.live_version()
             assert version is not None
             chunks, vectors = cairn.vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
-            np.testing.assert_allclose(vectors, cairn.embedder.embed_documents([c.text for c in chunks]), atol=2e-5)
+            inputs = [embedding_input(c, heading_context=heading_context) for c in chunks]
+            assert (inputs != [c.text for c in chunks]) == heading_context
+            np.testing.assert_allclose(vectors, cairn.embedder.embed_documents(inputs), atol=2e-5)
         hit = cairn.search("extension 4007", collection="ahead", mode="keyword").hits[0]
         assert hit.source.endswith("note-07.md")
 

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cairn.cli import app
+from cairn.eval.dataset import half_of, load_dataset
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +53,38 @@ def test_unknown_mode_is_refused_with_the_choices(tmp_path: Path) -> None:
     message = json.loads(result.stdout)["error"]
     assert "hybird" in message
     assert all(mode in message for mode in ("keyword", "dense", "hybrid", "rerank"))
+
+
+QUESTIONS = Path(__file__).parent.parent / "fixtures" / "eval" / "faqquestions"
+
+
+def test_eval_scores_one_half_over_the_whole_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--half held-out` scores only the held-out queries of the slice (their ids hash to it), over the
+    slice's whole corpus, and says which half it scored."""
+    monkeypatch.setenv("CAIRN_HOME", str(tmp_path / "untouched"))
+    result = CliRunner().invoke(
+        app,
+        ["eval", str(QUESTIONS), "--queries", "20", "--docs", "40", "--half", "held-out", "--modes", "hybrid",
+         "--json"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout
+    report = json.loads(result.stdout)
+    first = sorted(load_dataset(QUESTIONS).queries)[:20]
+    assert report["half"] == "held-out"
+    assert report["queries"] == sum(half_of(q) == "held-out" for q in first)
+    assert 0 < report["queries"] < 20
+    assert report["corpus_documents"] == report["ingest"]["documents"] == 40
+    assert report["modes"]["hybrid"]["recall@10"] > 0.5
+
+
+def test_unknown_half_is_refused_with_the_choices() -> None:
+    """A half other than tune or held-out exits 2 and names both."""
+    result = CliRunner().invoke(app, ["eval", str(QUESTIONS), "--half", "test", "--json"])
+    assert result.exit_code == 2
+    message = json.loads(result.stdout)["error"]
+    assert "tune" in message
+    assert "held-out" in message
 
 
 GITFAQ = Path(__file__).parent.parent / "fixtures" / "eval" / "gitfaq"

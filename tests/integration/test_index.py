@@ -85,3 +85,14 @@ def test_delete_rows_removes_exactly_one_version(index: MilvusIndex) -> None:
     index.delete_rows("t", [RowSet(doc_id="aa", version=1)])
     assert index.live_rowsets("t") == {RowSet(doc_id="aa", version=2)}
     assert index.count("t") == 4
+
+
+def test_new_collections_take_the_bm25_parameters_given(tmp_path: Path) -> None:
+    """bm25_k1 and bm25_b (settings of the same names) become the keyword index's parameters."""
+    engine = MilvusIndex(str(tmp_path / "bm25.db"), bm25_k1=1.5, bm25_b=0.9)
+    try:
+        engine.ensure_collection("t", DIM)
+        described = engine.client.describe_index(engine.engine_name("t"), "sparse")
+        assert (float(described["bm25_k1"]), float(described["bm25_b"])) == (1.5, 0.9)
+    finally:
+        engine.client.close()

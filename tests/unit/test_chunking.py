@@ -4,8 +4,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cairn.chunking import chunk_elements, chunk_id
-from cairn.models import Element, Location
+from cairn.chunking import chunk_elements, chunk_id, embedding_input
+from cairn.models import Chunk, Element, Location
 
 WORDS = re.compile(r"\S+")
 
@@ -207,3 +207,17 @@ def test_a_long_wrapped_paragraph_is_cut_at_whole_sentences_located_at_their_lin
         assert first is not None
         assert last is not None
         assert "\n".join(lines[first - 100 : last - 100 + 1]).split() == chunk.text.split()
+
+
+def test_embedding_input_puts_the_heading_path_before_the_chunk_text() -> None:
+    """With heading context the model reads "Guide > Install" then the text; without it, or for a
+    chunk outside any heading, the text alone. The chunk itself is not changed."""
+    located = Chunk(
+        chunk_id="c", doc_id="d", version=1, ordinal=0, text="Run the installer.", token_count=5,
+        location=Location(heading_path=("Guide", " Install "), line_start=3, line_end=3),
+    )  # fmt: skip
+    assert embedding_input(located, heading_context=True) == "Guide > Install\n\nRun the installer."
+    assert embedding_input(located, heading_context=False) == "Run the installer."
+    bare = located.model_copy(update={"location": Location(line_start=1, line_end=1)})
+    assert embedding_input(bare, heading_context=True) == "Run the installer."
+    assert located.text == "Run the installer."

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cairn.errors import InvalidRequest
-from cairn.eval.dataset import load_dataset
+from cairn.eval.dataset import half_of, load_dataset
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "eval"
 
@@ -89,13 +89,14 @@ def test_bad_json_line_is_located(tmp_path: Path) -> None:
         load_dataset(root)
 
 
-@pytest.mark.parametrize("name", ["pydoc", "manpages"])
-def test_committed_sets_load_with_one_relevant_document_per_query(name: str) -> None:
-    """The committed evaluation sets are well formed: 250 queries, each answered by one corpus document."""
+@pytest.mark.parametrize(("name", "queries"), [("pydoc", 250), ("manpages", 250), ("faqquestions", 378)])
+def test_committed_sets_load_with_one_relevant_document_per_query(name: str, queries: int) -> None:
+    """The committed retrieval sets are well formed: each query is answered by one corpus document,
+    and no query occurs verbatim in it (faqquestions: the question is not in its answer passage)."""
     data = load_dataset(FIXTURES / name)
-    assert len(data.queries) == 250
+    assert len(data.queries) == queries
     assert all(sum(g > 0 for g in judged.values()) == 1 for judged in data.qrels.values())
-    assert 600 <= data.corpus_size <= 2000
+    assert 350 <= data.corpus_size <= 2000
     corpus_text = {d.doc_id: " ".join(d.as_text().lower().split()) for d in data.documents}
     for query_id, judged in data.qrels.items():
         (answer,) = judged
@@ -111,3 +112,39 @@ def test_committed_answer_sets_have_a_gold_passage_from_the_relevant_document(na
         (doc,) = judged
         document = " ".join(data.files[doc].read_text(encoding="utf-8").split())
         assert " ".join(data.answers[query_id].split()) in document
+
+
+def test_halves_split_by_a_stable_hash_of_the_query_id(tmp_path: Path) -> None:
+    """Each query lands in exactly one half, decided by its id alone: the same id is in the same half
+    in any set and any order, the halves cover every query, and each half keeps the whole corpus."""
+    ids = [f"q{i:03d}" for i in range(40)]
+    root = _write(
+        tmp_path / "set",
+        [{"_id": f"d{i}", "text": f"doc {i}"} for i in range(40)],
+        [{"_id": q, "text": f"query {q}"} for q in reversed(ids)],
+        "".join(f"{q}\td{i}\t1\n" for i, q in enumerate(ids)),
+    )
+    data = load_dataset(root)
+    tune, held_out = data.half("tune"), data.half("held-out")
+    assert sorted([*tune.queries, *held_out.queries]) == ids
+    assert not set(tune.queries) & set(held_out.queries)
+    assert all(half_of(q) == "tune" for q in tune.queries)
+    assert tune.qrels == {q: data.qrels[q] for q in tune.queries}
+    assert tune.corpus_size == held_out.corpus_size == 40
+    # Pinned values: the split must not change between releases, or tuned defaults would leak.
+    assert [half_of(q) for q in ("q0000", "q0001", "q0002", "q0003")] == ["held-out", "held-out", "tune", "tune"]
+
+
+@pytest.mark.parametrize("name", ["pydoc", "manpages", "faqquestions"])
+def test_committed_sets_split_into_two_halves_of_similar_size(name: str) -> None:
+    """Both halves of each retrieval set hold between 40% and 60% of its queries."""
+    data = load_dataset(FIXTURES / name)
+    share = len(data.half("tune").queries) / len(data.queries)
+    assert 0.4 <= share <= 0.6
+
+
+def test_an_unknown_half_is_refused(tmp_path: Path) -> None:
+    """Asking for a half other than tune or held-out names the choices."""
+    root = _write(tmp_path / "set", [{"_id": "d0", "text": "doc"}], [{"_id": "q0", "text": "x"}], "q0\td0\t1\n")
+    with pytest.raises(InvalidRequest, match="tune, held-out"):
+        load_dataset(root).half("test")

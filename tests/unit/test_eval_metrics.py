@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cairn.eval.metrics import QueryMetrics, collapse_to_documents, mean_metrics, score_ranking
+from cairn.eval.metrics import QueryMetrics, aggregate_documents, collapse_to_documents, mean_metrics, score_ranking
 
 
 def test_a_single_relevant_document_at_rank_one_scores_perfectly() -> None:
@@ -69,3 +69,13 @@ def test_mean_over_queries() -> None:
     missed = score_ranking(["x"], {"a": 1})
     assert mean_metrics([perfect, missed]) == {"ndcg@10": 0.5, "recall@10": 0.5, "recall@100": 0.5, "mrr@10": 0.5}
     assert mean_metrics([]) == {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+
+
+def test_document_aggregation_adds_a_share_of_the_other_chunks() -> None:
+    """Doc b (best 0.5, others 0.8) overtakes doc a (0.6 alone) at share 0.5 (0.9 > 0.6) but not at share 0.1
+    (0.58 < 0.6); share 0 is the best-chunk ranking; equal scores keep best-chunk order."""
+    scored = [("a", 0.6), ("b", 0.5), ("b", 0.4), ("c", 0.45), ("b", 0.4)]
+    assert aggregate_documents(scored, 0.0) == collapse_to_documents(d for d, _ in scored) == ["a", "b", "c"]
+    assert aggregate_documents(scored, 0.1) == ["a", "b", "c"]
+    assert aggregate_documents(scored, 0.5) == ["b", "a", "c"]
+    assert aggregate_documents([("x", 0.2), ("y", 0.2)], 0.3) == ["x", "y"]

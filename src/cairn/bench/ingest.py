@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.bench.peers import bench_peer, coverage
+from cairn.chunking import embedding_input
 from cairn.core import Cairn
 from cairn.embed.local import SentenceTransformerEmbedder, load_embedder
 from cairn.ingest import discover
@@ -72,7 +73,8 @@ def bench_ingest(corpus: list[Path], *, batch_size: int = 32, peers: Sequence[st
             version = doc.live_version()
             assert version is not None
             chunks, _ = cairn.vault.read_chunks(version.chunks_key, doc_id=doc.doc_id, version=version.version)
-            texts.extend(chunk.text for chunk in chunks)
+            # What the model read for each chunk (with its heading path when embed_heading_context is on).
+            texts.extend(embedding_input(c, heading_context=settings.embed_heading_context) for c in chunks)
         tokens = sum(embedder.count_tokens(texts))
         # The limit: the model called directly in this process, with no pipeline and no worker around it.
         raw = load_embedder(settings.embed_model, settings.embed_device, batch_size, False)

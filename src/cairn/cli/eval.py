@@ -27,6 +27,13 @@ def evaluate(
     split: Annotated[
         str | None, typer.Option("--split", help="The qrels file qrels/SPLIT.tsv (default: test).")
     ] = None,
+    half: Annotated[
+        str | None,
+        typer.Option(
+            "--half",
+            help="Score only the 'tune' or the 'held-out' half of the queries (fixed by a hash of each query id).",
+        ),
+    ] = None,
     queries: Annotated[int | None, typer.Option("--queries", min=1, help="Evaluate only the first N queries.")] = None,
     documents: Annotated[
         int | None, typer.Option("--docs", min=1, help="Cap the corpus at N documents (relevant ones kept).")
@@ -48,7 +55,7 @@ def evaluate(
     quotes the gold passage, echoes the question or cuts a sentence, and how many citations are
     supported.
     """
-    from cairn.eval.dataset import load_dataset
+    from cairn.eval.dataset import HALVES, load_dataset
     from cairn.eval.runner import EVAL_MODES, run_eval
 
     chosen = [m.strip() for m in modes.split(",") if m.strip()]
@@ -59,14 +66,16 @@ def evaluate(
             as_json=as_json,
             code=2,
         )
+    if half is not None and half not in HALVES:
+        fail(f"unknown half {half!r}; choose from {', '.join(HALVES)}", as_json=as_json, code=2)
     with errors_reported(as_json):
         data = load_dataset(dataset, split=split)
         if queries is not None or documents is not None:
             data = data.subset(queries=queries, documents=documents)
         if answers:
-            result = _answers(data, as_json)
+            result = _answers(data if half is None else data.half(half), as_json)
         else:
-            result = run_eval(data, modes=chosen) if as_json else _with_progress(data, chosen)
+            result = run_eval(data, modes=chosen, half=half) if as_json else _with_progress(data, chosen, half)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
@@ -118,7 +127,7 @@ def show_answers(result: dict[str, Any]) -> None:
     console.print(f"[dim]total {result['seconds']:.1f} s[/]")
 
 
-def _with_progress(data: Any, modes: list[str]) -> dict[str, Any]:
+def _with_progress(data: Any, modes: list[str], half: str | None) -> dict[str, Any]:
     from cairn.eval.runner import run_eval
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -128,7 +137,7 @@ def _with_progress(data: Any, modes: list[str]) -> dict[str, Any]:
         def advance(mode: str, done: int, total: int) -> None:
             bar.update(task, description=f"search {mode}", completed=done, total=total)
 
-        return run_eval(data, modes=modes, progress=advance)
+        return run_eval(data, modes=modes, half=half, progress=advance)
 
 
 def show_eval(result: dict[str, Any]) -> None:
@@ -136,7 +145,8 @@ def show_eval(result: dict[str, Any]) -> None:
     ingest = result["ingest"]
     table = Table(
         "mode", "nDCG@10", "recall@10", "recall@100", "MRR@10", "ms/query",
-        title=f"{escape(result['dataset'])}: {result['queries']} queries, {result['corpus_documents']} documents "
+        title=f"{escape(result['dataset'])} ({result['half']}): {result['queries']} queries, "
+        f"{result['corpus_documents']} documents "
         f"({ingest['chunks']} chunks, ingested in {ingest['seconds']:.1f} s)",
         title_justify="left",
     )  # fmt: skip

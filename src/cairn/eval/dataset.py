@@ -10,11 +10,17 @@ A dataset is a folder holding::
                         "text": the gold answer passage} per line
 
 Only queries with at least one relevant document (score > 0) in the corpus are evaluated.
+
+Halves: every query belongs to the *tune* or the *held-out* half of its set, by the first byte of
+the SHA-256 of its id (even: tune, odd: held-out). The split depends on the id alone, so it is the
+same on every machine and run, and adding queries never moves an old one. Defaults are chosen on
+the tune halves and reported on the held-out halves (docs/quality.md).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +28,14 @@ from pathlib import Path
 
 from cairn.errors import InvalidRequest
 
-__all__ = ["EvalDataset", "load_dataset"]
+__all__ = ["HALVES", "EvalDataset", "half_of", "load_dataset"]
+
+HALVES = ("tune", "held-out")
+
+
+def half_of(query_id: str) -> str:
+    """The half (``tune`` or ``held-out``) that *query_id* belongs to; stable across runs and machines."""
+    return HALVES[hashlib.sha256(query_id.encode("utf-8")).digest()[0] & 1]
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,21 @@ class EvalDataset:
 
     def doc_ids(self) -> list[str]:
         return list(self.files) if self.corpus_dir is not None else [d.doc_id for d in self.documents]
+
+    def half(self, name: str) -> EvalDataset:
+        """The queries of one half (``tune`` or ``held-out``, see `half_of`) over the whole corpus."""
+        if name not in HALVES:
+            raise InvalidRequest(f"unknown half {name!r}; choose from {', '.join(HALVES)}")
+        chosen = [q for q in self.queries if half_of(q) == name]
+        return EvalDataset(
+            name=self.name,
+            queries={q: self.queries[q] for q in chosen},
+            qrels={q: self.qrels[q] for q in chosen},
+            documents=self.documents,
+            corpus_dir=self.corpus_dir,
+            files=self.files,
+            answers={q: a for q, a in self.answers.items() if half_of(q) == name},
+        )
 
     def subset(self, *, queries: int | None = None, documents: int | None = None) -> EvalDataset:
         """The first *queries* queries (by id) and a corpus of their relevant documents filled up to

@@ -13,7 +13,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
-__all__ = ["METRIC_NAMES", "QueryMetrics", "collapse_to_documents", "mean_metrics", "score_ranking"]
+__all__ = [
+    "METRIC_NAMES",
+    "QueryMetrics",
+    "aggregate_documents",
+    "collapse_to_documents",
+    "mean_metrics",
+    "score_ranking",
+]
 
 METRIC_NAMES = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 
@@ -34,6 +41,21 @@ class QueryMetrics:
 def collapse_to_documents(doc_ids: Iterable[str]) -> list[str]:
     """Documents in order of their first (best-ranked) chunk; later chunks of a document are dropped."""
     return list(dict.fromkeys(doc_ids))
+
+
+def aggregate_documents(scored: Iterable[tuple[str, float]], share: float) -> list[str]:
+    """Documents ranked by their best chunk's score plus *share* times the sum of their other
+    chunks' scores (*scored*: (document, chunk score), best chunk first). ``share=0`` is
+    `collapse_to_documents`; ties keep the order of each document's best chunk."""
+    best: dict[str, float] = {}
+    rest: dict[str, float] = {}
+    for doc, score in scored:
+        if doc in best:
+            rest[doc] += score
+        else:
+            best[doc], rest[doc] = score, 0.0
+    order = {doc: position for position, doc in enumerate(best)}
+    return sorted(best, key=lambda doc: (-(best[doc] + share * rest[doc]), order[doc]))
 
 
 def _dcg(gains: Sequence[float]) -> float:

@@ -18,7 +18,7 @@ from typing import Any, Self
 
 from cairn.core import Cairn
 from cairn.eval.dataset import EvalDataset
-from cairn.eval.metrics import QueryMetrics, collapse_to_documents, mean_metrics, score_ranking
+from cairn.eval.metrics import QueryMetrics, aggregate_documents, collapse_to_documents, mean_metrics, score_ranking
 from cairn.index.milvus import SEARCH_MODES
 from cairn.ingest import local_identities
 from cairn.models import Answer
@@ -52,14 +52,26 @@ class EvalSession:
     ingest-time ones (chunk size, overlap) need a new session.
     """
 
-    def __init__(self, dataset: EvalDataset, *, settings: dict[str, Any] | None = None, home: Path | None = None):
+    def __init__(
+        self,
+        dataset: EvalDataset,
+        *,
+        settings: dict[str, Any] | None = None,
+        home: Path | None = None,
+        titled: bool = False,
+    ):
         self.dataset = dataset
+        # JSONL documents are written as plain text (title as the first line), or with `titled` as
+        # Markdown whose one heading is the title, so every chunk's heading path names its document.
+        self.titled = titled
         self._own_home = home is None
         self.home = Path(tempfile.mkdtemp(prefix="cairn-eval-")) if home is None else home
         # Always a scratch Milvus Lite and a local vault, whatever CAIRN_MILVUS_URI / CAIRN_STORE say.
         chosen: dict[str, Any] = {"milvus_uri": None, "store": None, **(settings or {})}
         self.cairn = Cairn(Settings(home=self.home, **chosen))
         self._by_source: dict[str, str] = {}
+        # A document's score: its best chunk's plus this share of its other chunks' (0: best chunk only).
+        self.document_share = 0.0
         self.ingest_report: dict[str, Any] = {}
 
     def __enter__(self) -> Self:
@@ -86,8 +98,12 @@ class EvalSession:
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for number, doc in enumerate(dataset.documents):
-            path = folder / f"d{number:07d}.txt"
-            path.write_text(doc.as_text() + "\n", encoding="utf-8")
+            if self.titled and doc.title:
+                path = folder / f"d{number:07d}.md"
+                path.write_text(f"# {doc.title}\n\n{doc.text}\n", encoding="utf-8")
+            else:
+                path = folder / f"d{number:07d}.txt"
+                path.write_text(doc.as_text() + "\n", encoding="utf-8")
             self._by_source[str(path)] = doc.doc_id
             paths.append(path)
         return paths
@@ -125,17 +141,26 @@ class EvalSession:
             skipped = [w for w in getattr(result, "warnings", []) if "rerank" in w.lower()]
             if skipped:
                 raise ModeUnavailable(skipped[0])
-        hits = result.hits
-        return collapse_to_documents(self._by_source[h.source] for h in hits if h.source in self._by_source)
+        hits = [h for h in result.hits if h.source in self._by_source]
+        if self.document_share:
+            return aggregate_documents(((self._by_source[h.source], h.score) for h in hits), self.document_share)
+        return collapse_to_documents(self._by_source[h.source] for h in hits)
 
     def evaluate(
-        self, mode: str, *, depth: int = DEFAULT_DEPTH, progress: Callable[[int], None] | None = None
+        self,
+        mode: str,
+        *,
+        depth: int = DEFAULT_DEPTH,
+        half: str | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
-        """Mean metrics of *mode* over the dataset's queries, with the time the searches took."""
+        """Mean metrics of *mode* over the dataset's queries (or one *half* of them, over the same
+        ingest), with the time the searches took."""
+        asked = self.dataset if half is None else self.dataset.half(half)
         per_query: list[QueryMetrics] = []
         started = time.perf_counter()
-        for done, (query_id, text) in enumerate(self.dataset.queries.items(), start=1):
-            per_query.append(score_ranking(self.rank(text, mode, depth), self.dataset.qrels[query_id]))
+        for done, (query_id, text) in enumerate(asked.queries.items(), start=1):
+            per_query.append(score_ranking(self.rank(text, mode, depth), asked.qrels[query_id]))
             if progress is not None:
                 progress(done)
         seconds = time.perf_counter() - started
@@ -153,9 +178,13 @@ def run_eval(
     modes: Sequence[str] = EVAL_MODES,
     settings: dict[str, Any] | None = None,
     depth: int = DEFAULT_DEPTH,
+    half: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Ingest *dataset* into a scratch home and score each of *modes*; the JSON `cairn eval` prints.
+
+    With *half* (``tune`` or ``held-out``), only that half's queries are scored; the whole corpus
+    is ingested either way, so the two halves' numbers come from the same search problem.
 
     A mode that cannot run here (``rerank`` without a reranker) is listed under ``unavailable``
     with the reason instead of being scored.
@@ -163,6 +192,7 @@ def run_eval(
     unknown = [m for m in modes if m not in EVAL_MODES]
     if unknown:
         raise ValueError(f"unknown eval mode(s) {', '.join(unknown)}; choose from {', '.join(EVAL_MODES)}")
+    asked = dataset if half is None else dataset.half(half)
     started = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
     unavailable: dict[str, str] = {}
@@ -173,21 +203,25 @@ def run_eval(
             if why is not None:
                 unavailable[mode] = why
                 continue
-            step = None if progress is None else (lambda done, mode=mode: progress(mode, done, len(dataset.queries)))
+            step = None if progress is None else (lambda done, mode=mode: progress(mode, done, len(asked.queries)))
             try:
-                results[mode] = session.evaluate(mode, depth=depth, progress=step)
+                results[mode] = session.evaluate(mode, depth=depth, half=half, progress=step)
             except ModeUnavailable as exc:
                 unavailable[mode] = str(exc)
         used = session.cairn.settings
     return {
         "dataset": dataset.name,
-        "queries": len(dataset.queries),
+        "half": half or "all",
+        "queries": len(asked.queries),
         "corpus_documents": dataset.corpus_size,
         "ingest": ingest,
         "settings": {
             "embed_model": used.embed_model,
             "chunk_max_tokens": used.chunk_max_tokens,
             "chunk_overlap_tokens": used.chunk_overlap_tokens,
+            "embed_heading_context": used.embed_heading_context,
+            "bm25_k1": used.bm25_k1,
+            "bm25_b": used.bm25_b,
             "rrf_k": used.rrf_k,
             "exact_phrase_promotion": used.exact_phrase_promotion,
             "depth": depth,

@@ -246,6 +246,8 @@ class MilvusIndex:
         *,
         token: str | None = None,
         dense_index: str = "FLAT",
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
         tls_ca: Path | None = None,
         insecure: bool = False,
         consistency: str = "Bounded",
@@ -253,6 +255,7 @@ class MilvusIndex:
         write_timeout_s: float = 60.0,
     ) -> None:
         self.dense_index = dense_index
+        self.bm25_params = {"bm25_k1": bm25_k1, "bm25_b": bm25_b}
         self.uri = uri
         self.token = token or ""
         self.consistency = consistency
@@ -442,7 +445,7 @@ class MilvusIndex:
         params = self.client.prepare_index_params()
         params.add_index("dense", index_type=self.dense_index, metric_type="IP")
         if bm25:
-            params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+            params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=self.bm25_params)
         try:
             self.client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
         except IndexUnavailable:
@@ -734,6 +737,8 @@ def open_index(settings: Settings) -> MilvusIndex:
         settings.engine_uri,
         token=token,
         dense_index=settings.dense_index,
+        bm25_k1=settings.bm25_k1,
+        bm25_b=settings.bm25_b,
         tls_ca=settings.milvus_tls_ca,
         insecure=settings.milvus_insecure,
         consistency=settings.milvus_consistency,
