@@ -38,7 +38,11 @@ def test_a_minute_of_mixed_load_with_milvus_restarted_loses_nothing_and_shows_no
     consistency = result["consistency"]
     assert consistency["ok"], json.dumps(consistency, indent=1)
     assert consistency["uploads_acknowledged"] > 10  # the ten seed documents and those of the run
-    assert consistency["expected_present"] + consistency["expected_absent"] >= consistency["uploads_acknowledged"] - 3
+    # An outcome is unknown when its last request got no answer (sent while Milvus restarted, timed out on a loaded
+    # machine): it cannot be checked either way, but most outcomes must be, or the check above would prove little.
+    unknown = consistency["outcome_unknown"]
+    assert unknown <= max(3, consistency["uploads_acknowledged"] // 4), json.dumps(consistency, indent=1)
+    assert consistency["expected_present"] > 0
     assert consistency["verify"]["clean"]
     assert consistency["verify"]["rows"] == consistency["verify"]["chunks"]
     assert consistency["search"]["checked"] >= consistency["expected_present"]
