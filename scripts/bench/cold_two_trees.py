@@ -12,25 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-
-def cold_ingest(corpus: Path, src: Path) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="cairn-cold-") as home:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
-        env |= {"CAIRN_HOME": home, "PYTHONPATH": str(src.resolve())}
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", "from cairn.cli import main; main()", "ingest", str(corpus), "--json"],
-            env=env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        wall = time.perf_counter() - started
-    report = json.loads(done.stdout)
-    return {"wall_s": round(wall, 2), "chunks": report["chunks"], "seconds": report["seconds"]}
+from cairn.bench.cold import cold_ingest
 
 
 def main() -> None:
@@ -41,10 +27,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    for name in [name for name in os.environ if name.startswith("CAIRN_")]:
+        del os.environ[name]  # each tree at its own defaults
     result: dict[str, list[dict[str, object]]] = {"before": [], "after": []}
     for _ in range(args.runs):
         for label in ("before", "after"):
-            result[label].append(cold_ingest(args.corpus, getattr(args, label)))
+            with tempfile.TemporaryDirectory(prefix="cairn-cold-") as home:
+                source = str(getattr(args, label).resolve())
+                result[label].append(cold_ingest(args.corpus, Path(home), {"PYTHONPATH": source}))
             print(label, result[label][-1]["wall_s"], file=sys.stderr, flush=True)
     text = json.dumps(result, indent=2)
     print(text)

@@ -38,30 +38,9 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_HOMES = {
-    "Cairn": "cairn.core",
-    "CairnError": "cairn.errors",
-    "Client": "cairn.client",
-    "Settings": "cairn.settings",
-    **{
-        name: "cairn.models"
-        for name in (
-            "Answer",
-            "Chunk",
-            "Citation",
-            "CollectionInfo",
-            "DocumentInfo",
-            "DocumentVersionInfo",
-            "Element",
-            "FailedFile",
-            "FileWarning",
-            "IngestReport",
-            "Location",
-            "SearchHit",
-            "SearchResult",
-        )
-    },
-}
+# Where the public names live that are not models; the rest of `__all__` comes from cairn.models (and `errors` is
+# the module itself). `__version__` is defined here, so it never reaches `__getattr__`.
+_HOMES = {"Cairn": "cairn.core", "CairnError": "cairn.errors", "Client": "cairn.client", "Settings": "cairn.settings"}
 
 __all__ = [
     "Answer",
@@ -89,8 +68,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "errors":
         return importlib.import_module("cairn.errors")
-    if name in _HOMES:
-        value = getattr(importlib.import_module(_HOMES[name]), name)
+    if name in __all__:
+        value = getattr(importlib.import_module(_HOMES.get(name, "cairn.models")), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'cairn' has no attribute {name!r}")

@@ -40,9 +40,9 @@ from cairn.vault.store import EmbeddingCache, Vault, Vector, sha256_hex
 
 log = logging.getLogger("cairn.ingest")
 
-# Said alike whether the document exists for another group or tenant, or the name is just not this key's to use.
 # A file's bytes per chunk, roughly (256 tokens of prose); only to predict whether an ingest is large.
 _BYTES_PER_CHUNK = 1024
+# Said alike whether the document exists for another group or tenant, or the name is just not this key's to use.
 _NOT_YOURS = "a document of this name exists that this key may not change; choose another name"
 
 __all__ = ["DocumentAccess", "IngestProgress", "Ingestor", "discover", "document_id", "local_identities"]

@@ -43,6 +43,15 @@ def _packaged(embedder: SentenceTransformerEmbedder) -> Path:
     return Path(embedder.model_path)
 
 
+def _edited_copy(embedder: SentenceTransformerEmbedder, folder: Path, changes: dict[str, dict[str, object]]) -> Path:
+    """A copy of the packaged model in *folder* whose JSON files named in *changes* get those keys."""
+    shutil.copytree(_packaged(embedder), folder)
+    for name, update in changes.items():
+        config = json.loads((folder / name).read_text())
+        (folder / name).write_text(json.dumps({**config, **update}))
+    return folder
+
+
 def test_the_packaged_models_files_state_the_shape_the_loaded_model_has(
     embedder: SentenceTransformerEmbedder,
 ) -> None:
@@ -77,25 +86,18 @@ def test_tokens_read_from_tokenizer_json_equal_the_loaded_tokenizers(embedder: S
 def test_files_that_do_not_state_the_shape_plainly_describe_nothing(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, change: dict[str, dict[str, object]], why: str
 ) -> None:
-    folder = tmp_path / "model"
-    shutil.copytree(_packaged(embedder), folder)
-    for name, update in change.items():
-        config = json.loads((folder / name).read_text())
-        (folder / name).write_text(json.dumps({**config, **update}))
-    assert describe(folder) is None, why
+    assert describe(_edited_copy(embedder, tmp_path / "model", change)) is None, why
 
 
 def test_a_layout_with_a_dense_layer_or_no_tokenizer_json_describes_nothing(
     tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    dense = tmp_path / "dense"
-    shutil.copytree(_packaged(embedder), dense)
+    dense = _edited_copy(embedder, tmp_path / "dense", {})
     modules = json.loads((dense / "modules.json").read_text())
     modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
     (dense / "modules.json").write_text(json.dumps(modules))
     assert describe(dense) is None
-    untokenized = tmp_path / "untokenized"
-    shutil.copytree(_packaged(embedder), untokenized)
+    untokenized = _edited_copy(embedder, tmp_path / "untokenized", {})
     (untokenized / "tokenizer.json").unlink()
     assert describe(untokenized) is None
 
@@ -104,10 +106,7 @@ def test_a_model_whose_shape_is_not_stated_plainly_is_loaded_to_learn_it(
     tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
     """Mean and max pooling together: the real model is 768 wide, and cairn learns that by loading it."""
-    folder = tmp_path / "mean-max"
-    shutil.copytree(_packaged(embedder), folder)
-    pooling = json.loads((folder / "1_Pooling/config.json").read_text())
-    (folder / "1_Pooling/config.json").write_text(json.dumps({**pooling, "pooling_mode_max_tokens": True}))
+    folder = _edited_copy(embedder, tmp_path / "mean-max", {"1_Pooling/config.json": {"pooling_mode_max_tokens": True}})
     wide = SentenceTransformerEmbedder(str(folder))
     assert wide.dim == 768
     assert wide.max_tokens == 256

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from cairn.embed.local import SentenceTransformerEmbedder
 from cairn.errors import InvalidRequest
 from cairn.settings import Settings
 
-__all__ = ["bench_cold"]
+__all__ = ["bench_cold", "cold_ingest"]
 
 
 def _texts(corpus: Path) -> list[str]:
@@ -45,17 +46,18 @@ def _texts(corpus: Path) -> list[str]:
     return [p.read_text(encoding="utf-8") for p in files]
 
 
-def _cold_ingest(corpus: Path, home: Path, *, worker: bool, batch_size: int) -> dict[str, Any]:
-    """One `cairn ingest` in a process of its own; its wall time and its report's stage seconds."""
-    env = {
-        **os.environ,
-        "CAIRN_HOME": str(home),
-        "CAIRN_EMBED_WORKER": "true" if worker else "false",
-        "CAIRN_EMBED_BATCH_SIZE": str(batch_size),
-    }
+def cold_ingest(corpus: Path, home: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    """One `cairn ingest` in a process of its own, with *env* over this one's; its wall time and stage seconds."""
     command = [sys.executable, "-c", "from cairn.cli import main; main()", "ingest", str(corpus), "--json"]
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    done = subprocess.run(
+        command,
+        env={**os.environ, **env, "CAIRN_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"cairn ingest failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -112,7 +114,8 @@ def bench_cold(corpus: Path, *, runs: int = 2, batch_size: int | None = None) ->
         for run in range(runs):  # interleaved, so a slower stretch of a shared machine touches all three
             for mode, worker in (("worker", True), ("in_process", False)):
                 home = Path(scratch) / f"{mode}-{run}"
-                cold[mode].append(_cold_ingest(corpus, home, worker=worker, batch_size=batch_size))
+                env = {"CAIRN_EMBED_WORKER": str(worker).lower(), "CAIRN_EMBED_BATCH_SIZE": str(batch_size)}
+                cold[mode].append(cold_ingest(corpus, home, env))
             bare.append(_bare(model, windows, batch_size))
         chunk_texts = _chunk_texts(Path(scratch) / f"in_process-{runs - 1}")
         bare_chunks = _bare(model, chunk_texts, batch_size)

@@ -37,8 +37,8 @@ _log = logging.getLogger(__name__)
 
 # How much lower the document worker's CPU priority is than this process's (nice(2) steps).
 WORKER_NICENESS = 10
-# The worker takes seconds to start: it is started once this many document texts were embedded here (a real
-# ingest, or a stream of small ones, rather than a few files) and takes over when ready; until then, here.
+# The worker takes seconds to start: it is started once an ingest's files predict this many document texts, or
+# this many were embedded here (a real ingest, or a stream of small ones, rather than a few files).
 WORKER_START_AFTER = 64
 
 # Model names that resolve to a copy shipped inside a PyPI package, so no hub download happens.
@@ -82,9 +82,14 @@ def _start_worker(path: str, device: str) -> None:
     _worker_model = SentenceTransformer(path, device=device)
 
 
+def _shape_of(model: Any) -> ModelShape:
+    """A loaded sentence-transformers model's vector width and input limit."""
+    return ModelShape(dim=int(model.get_embedding_dimension()), max_tokens=int(model.max_seq_length))
+
+
 def _worker_ready() -> ModelShape:
     """The loaded model's shape, which the parent checks against what it read from the model's files."""
-    return ModelShape(dim=int(_worker_model.get_embedding_dimension()), max_tokens=int(_worker_model.max_seq_length))
+    return _shape_of(_worker_model)
 
 
 def _encode_by_length(model: Any, texts: list[str], batch_size: int) -> Vector:
@@ -142,9 +147,7 @@ class SentenceTransformerEmbedder:
         self._counter: TokenCounter
         if shape is None:
             self._model = self._load()
-            shape = ModelShape(
-                dim=int(self._model.get_embedding_dimension()), max_tokens=int(self._model.max_seq_length)
-            )
+            shape = _shape_of(self._model)
             # A copy: ingest counts tokens on one thread while it embeds on another, and a fast tokenizer
             # must not be used by two threads at once.
             self._counter = hf_counter(copy.deepcopy(self._model.tokenizer))
@@ -193,9 +196,7 @@ class SentenceTransformerEmbedder:
         """The model in this process, loaded on first use (the caller holds ``self._lock``)."""
         if self._model is None:
             model = self._load()
-            self._check_shape(
-                ModelShape(dim=int(model.get_embedding_dimension()), max_tokens=int(model.max_seq_length))
-            )
+            self._check_shape(_shape_of(model))
             self._model = model
         return self._model
 
@@ -298,25 +299,18 @@ class SentenceTransformerEmbedder:
         assert self._warmup is not None
         if not self._warmup.done() and self._model is not None:
             return False
-        failure: BaseException | None
         waited = time.perf_counter()
         try:
-            self._check_shape(self._warmup.result())
-            if (waited := time.perf_counter() - waited) > 0.1:
-                _log.info("waited %.1f s for the document embedding process to load the model", waited)
-            failure = None
-        except EmbeddingError:
-            raise
+            loaded = self._warmup.result()
         except Exception as exc:
-            failure = exc
-        if failure is not None:
-            _log.warning(
-                "the document embedding process did not start (%s); embedding in this process instead", failure
-            )
+            _log.warning("the document embedding process did not start (%s); embedding in this process instead", exc)
             self._worker = False
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
             return False
+        if (waited := time.perf_counter() - waited) > 0.1:
+            _log.info("waited %.1f s for the document embedding process to load the model", waited)
+        self._check_shape(loaded)
         return True
 
     def _encode_by_worker(self, texts: list[str]) -> Vector:
