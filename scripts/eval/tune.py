@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--share", default="0", help="document aggregation shares, comma-separated")
     parser.add_argument("--titled", action="store_true", help="write JSONL documents as Markdown, title a heading")
     parser.add_argument("--heading-context", action="store_true", help="embed chunks with their heading path")
+    parser.add_argument("--fusion", default="", help="weighted fusions to score too, e.g. weighted=0.7,weighted=0.8")
     parser.add_argument("--bm25", default="", help="BM25 K1/B pairs to sweep on the same ingest, e.g. 1.2/0.75,1.5/0.5")
     parser.add_argument("--queries", type=int, default=None, help="only the first N queries")
     parser.add_argument("--out", type=Path, default=None, help="also append the JSON lines to this file")
@@ -99,7 +100,7 @@ def main() -> None:
                     k1, b = (float(v) for v in pair.split("/"))
                     retune_bm25(session, k1, b)
                     tuned = {**base, "bm25_k1": k1, "bm25_b": b, "rrf_k": rrf_values[0], "document_share": 0.0}
-                    session.tune(rrf_k=rrf_values[0], exact_phrase_promotion=promotions[0])
+                    session.tune(hybrid_fusion="rrf", rrf_k=rrf_values[0], exact_phrase_promotion=promotions[0])
                     for mode in ("keyword", "hybrid"):
                         for half in halves:
                             emit({**tuned, "mode": mode, "half": half or "all", **session.evaluate(mode, half=half)})
@@ -107,12 +108,22 @@ def main() -> None:
                     continue
                 if "hybrid" not in modes:
                     continue
+                for fusion in (f for f in args.fusion.split(",") if f.strip()):
+                    # weighted=W: weighted fusion with dense weight W, on the same ingest as the RRF rows.
+                    weight = float(fusion.split("=")[1])
+                    session.tune(hybrid_fusion="weighted", fusion_dense_weight=weight, exact_phrase_promotion=False)
+                    session.document_share = 0.0
+                    for half in halves:
+                        scored = session.evaluate("hybrid", half=half)
+                        swept = {"hybrid_fusion": "weighted", "fusion_dense_weight": weight, "document_share": 0.0}
+                        emit({**base, "mode": "hybrid", "half": half or "all", **swept, **scored})
                 for rrf_k in (int(v) for v in args.rrf.split(",")):
                     for promotion in promotions:
-                        session.tune(rrf_k=rrf_k, exact_phrase_promotion=promotion)
+                        session.tune(hybrid_fusion="rrf", rrf_k=rrf_k, exact_phrase_promotion=promotion)
                         for share in shares:
                             session.document_share = share
-                            swept = {"rrf_k": rrf_k, "exact_phrase_promotion": promotion, "document_share": share}
+                            swept = {"hybrid_fusion": "rrf", "rrf_k": rrf_k, "exact_phrase_promotion": promotion}
+                            swept["document_share"] = share
                             for half in halves:
                                 scored = session.evaluate("hybrid", half=half)
                                 emit({**base, "mode": "hybrid", "half": half or "all", **swept, **scored})

@@ -15,7 +15,7 @@ Chunk ids are a hash of (document id, version, ordinal): the same input always y
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -23,7 +23,7 @@ from cairn.embed.base import Tokenizer
 from cairn.models import Chunk, Element, Location
 from cairn.sentences import text_units
 
-__all__ = ["chunk_elements", "chunk_id", "embedding_input"]
+__all__ = ["chunk_elements", "chunk_id", "embedding_input", "with_heading_path"]
 
 
 _N = TypeVar("_N", int, float)
@@ -37,10 +37,16 @@ def embedding_input(chunk: Chunk, *, heading_context: bool) -> str:
     benchmarks), so the same chunk always gets the same vector and the same cache key. The stored
     and displayed text of the chunk, and its location, are unchanged.
     """
-    path = [part.strip() for part in chunk.location.heading_path if part.strip()]
-    if not heading_context or not path:
-        return chunk.text
-    return " > ".join(path) + "\n\n" + chunk.text
+    return with_heading_path(chunk.location.heading_path, chunk.text) if heading_context else chunk.text
+
+
+def with_heading_path(heading_path: Sequence[str], text: str) -> str:
+    """*text* after its heading path (``Guide > Install``) as a first paragraph; *text* alone without one.
+
+    What the model embeds with `embedding_input`'s heading context, and what the keyword index of a
+    collection created with `Settings.keyword_heading_context` analyses."""
+    path = [part.strip() for part in heading_path if part.strip()]
+    return " > ".join(path) + "\n\n" + text if path else text
 
 
 def chunk_id(doc_id: str, version: int, ordinal: int) -> str:
@@ -103,11 +109,12 @@ def _split_units(element: Element) -> list[tuple[str, Location]]:
     return parts or [(text, location)]
 
 
-def _pieces(elements: Sequence[Element], tokenizer: Tokenizer, budget: int) -> list[_Piece]:
-    """Every element as one piece, or cut into sentence and token pieces that fit the budget."""
+def _pieces(elements: Sequence[Element], tokenizer: Tokenizer, budgets: Callable[[Location], int]) -> list[_Piece]:
+    """Every element as one piece, or cut into sentence and token pieces that fit its section's budget."""
     counts = tokenizer.count_tokens([e.text for e in elements])
     pieces: list[_Piece] = []
     for index, (element, tokens) in enumerate(zip(elements, counts, strict=True)):
+        budget = budgets(element.location)
         if tokens <= budget:
             pieces.append(_piece(element, element.text, tokens, index))
             continue
@@ -185,18 +192,33 @@ def chunk_elements(
     tokenizer: Tokenizer,
     max_tokens: int,
     overlap_tokens: int,
+    heading_context: bool = False,
 ) -> list[Chunk]:
-    """Pack *elements* into chunks of at most ``max_tokens`` model tokens (special tokens included)."""
+    """Pack *elements* into chunks of at most ``max_tokens`` model tokens (special tokens included).
+
+    With *heading_context* (`Settings.embed_heading_context`) a chunk also leaves room for its heading
+    path, which `embedding_input` puts before it: the model reads the whole chunk, none of it cut off.
+    """
     budget = min(max_tokens, tokenizer.max_tokens) - tokenizer.special_tokens
     # Joining pieces adds separators that may tokenize on their own; keep a small margin.
     budget = max(8, budget - 2)
-    pieces = _pieces(elements, tokenizer, budget)
+    reserved: dict[tuple[str, ...], int] = {}
+    if heading_context:
+        paths = sorted({e.location.heading_path for e in elements})
+        prefixes = tokenizer.count_tokens([with_heading_path(path, "") for path in paths])
+        reserved = dict(zip(paths, prefixes, strict=True))
+
+    def budgets(location: Location) -> int:
+        return max(8, budget - reserved.get(location.heading_path, 0))
+
+    pieces = _pieces(elements, tokenizer, budgets)
     groups: list[list[_Piece]] = []
     current: list[_Piece] = []
     used = 0
     for piece in pieces:
+        limit = budgets(piece.location)
         same_section = bool(current) and current[-1].section == piece.section
-        if current and (not same_section or used + piece.tokens > budget):
+        if current and (not same_section or used + piece.tokens > limit):
             groups.append(current)
             carried: list[_Piece] = []
             if same_section and overlap_tokens > 0:
@@ -206,7 +228,7 @@ def chunk_elements(
                         break
                     carried.insert(0, previous)
                     carried_tokens += previous.tokens
-                if carried_tokens + piece.tokens > budget:
+                if carried_tokens + piece.tokens > limit:
                     carried, carried_tokens = [], 0
             current, used = carried, sum(p.tokens for p in carried)
         current.append(piece)

@@ -16,6 +16,7 @@ from cairn.errors import InvalidRequest
 from cairn.filters import compile_filter, filter_from_json, parse_filter
 from cairn.generate.answer import AnswerStream
 from cairn.generate.conversation import Turn
+from cairn.index.fusion import HybridFusion
 from cairn.index.milvus import SEARCH_MODES, SearchMode
 from cairn.ingest import IngestProgress
 from cairn.models import (
@@ -142,7 +143,9 @@ class Cairn(DocumentOperations, Administration, SourceOperations):
                     hidden=snapshot.hidden_rows(),
                     # Rows another process changed moments ago may not be in a bounded-staleness read yet.
                     strong=time.time() - state.changed_at < FRESH_CHANGE_S,
-                    rrf_k=self.settings.rrf_k,
+                    fusion=HybridFusion(
+                        self.settings.hybrid_fusion, self.settings.fusion_dense_weight, self.settings.rrf_k
+                    ),
                     constraint=retrieval_filter(principal, _compiled(filter)),
                 )
             )

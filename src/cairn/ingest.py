@@ -453,6 +453,7 @@ class Ingestor:
                     tokenizer=self.embedder,
                     max_tokens=self.settings.chunk_max_tokens,
                     overlap_tokens=self.settings.chunk_overlap_tokens,
+                    heading_context=self.settings.embed_heading_context,
                 )
             if not chunks:
                 raise CairnError("no text found to index")

@@ -157,7 +157,28 @@ class Settings(BaseSettings):
         description="BM25 length normalisation of new collections' keyword index (Milvus's default 0.75; "
         "docs/quality.md).",
     )
-    rrf_k: int = Field(default=5, ge=1, description="RRF constant of hybrid fusion; 5 measured best (docs/quality.md).")
+    keyword_heading_context: bool = Field(
+        default=False,
+        description="New collections' keyword index reads each chunk with its heading path (`Title > Section`) "
+        "before its text, as `embed_heading_context` does for the model; stored text unchanged (docs/quality.md).",
+    )
+    bm25_analyzer: Literal["standard", "english"] = Field(
+        default="standard",
+        description="Text analyzer of new collections' keyword index: `standard` (words as written) or `english` "
+        "(lower-cased, stemmed, English stop words dropped); docs/quality.md.",
+    )
+    hybrid_fusion: Literal["weighted", "rrf"] = Field(
+        default="weighted",
+        description="How hybrid search fuses its dense and keyword lists: `weighted` (each leg's scores over its best, "
+        'summed with `fusion_dense_weight`) or `rrf` (reciprocal rank fusion); docs/quality.md, "Fusion".',
+    )
+    fusion_dense_weight: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Weighted fusion: the dense leg's share of a hybrid score (the keyword leg has the rest).",
+    )
+    rrf_k: int = Field(default=5, ge=1, description="RRF constant of `rrf` fusion; 5 measured best (docs/quality.md).")
     exact_phrase_promotion: bool = Field(
         default=False,
         description="Hybrid search moves chunks that contain a multi-word query verbatim to the front; off "

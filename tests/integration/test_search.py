@@ -11,6 +11,7 @@ import pytest
 from cairn import Cairn
 from cairn.errors import InvalidRequest, NotFound
 from cairn.generate.extractive import NO_ANSWER
+from cairn.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -122,3 +123,49 @@ def test_collection_info_and_drop(cairn: Cairn, docs: Path) -> None:
     assert cairn.collections() == []
     assert not cairn.index.has_collection("hr")
     assert list(cairn.vault.store.list("blobs/")) == blobs
+
+
+@pytest.mark.parametrize("fusion", ["weighted", "rrf"])
+def test_hybrid_shows_a_code_only_keyword_search_can_match(cairn: Cairn, tmp_path: Path, fusion: str) -> None:
+    """A rare code the model knows nothing of reaches hybrid's first three among passages on the same topic,
+    whichever fusion is chosen."""
+    folder = tmp_path / "support"
+    folder.mkdir()
+    topics = ["charger", "battery", "charging", "power", "display", "screen", "cable", "port", "fan", "sensor"]
+    for n, topic in enumerate(f"{part} {kind}" for part in topics for kind in ("fault", "error")):
+        (folder / f"topic{n}.txt").write_text(
+            f"Troubleshooting a {topic}: when the device reports a fault or an error code, restart it, check the "
+            f"charger and the cable, and look the error code up in the fault table before calling support.\n"
+        )
+    (folder / "codes.txt").write_text("Shipping notes\n\nCrates marked QX7741 go to the second dock on Fridays.\n")
+    cairn.ingest([folder])
+    cairn.settings = cairn.settings.model_copy(update={"hybrid_fusion": fusion})
+    hits = cairn.search("error code QX7741", k=3, mode="hybrid").hits
+    assert "support/codes.txt" in [h.source for h in hits]
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("context", [True, False])
+def test_keyword_heading_context_makes_headings_searchable(tmp_path: Path, embedder, context: bool) -> None:  # type: ignore[no-untyped-def]
+    """With keyword heading context a collection's keyword index reads each chunk's heading path, so the
+    document's title finds a later section's chunk that does not repeat it; without, only the first chunk.
+    The stored text is the same either way."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    intro = " ".join(f"Rule {n}: book trips through the travel desk and keep them short." for n in range(40))
+    (folder / "travel.md").write_text(
+        f"# Expenses handbook\n\n{intro}\n\n## Reimbursement\n\nKeep the receipt of every taxi ride.\n"
+    )
+    cairn = Cairn(Settings(home=tmp_path / f"home-{context}", keyword_heading_context=context))
+    cairn._embedder = embedder
+    try:
+        cairn.ingest([folder])
+        hits = cairn.search("handbook", k=5, mode="keyword").hits
+        sections = {h.location.heading_path for h in hits}
+        assert (("Expenses handbook", "Reimbursement") in sections) is context
+        assert ("Expenses handbook",) in sections
+        taxi = cairn.search("receipt taxi", k=1, mode="keyword").hits
+        assert taxi[0].text == "Reimbursement\n\nKeep the receipt of every taxi ride."
+    finally:
+        cairn.close()

@@ -221,3 +221,24 @@ def test_embedding_input_puts_the_heading_path_before_the_chunk_text() -> None:
     bare = located.model_copy(update={"location": Location(line_start=1, line_end=1)})
     assert embedding_input(bare, heading_context=True) == "Run the installer."
     assert located.text == "Run the installer."
+
+
+def test_heading_context_leaves_room_for_the_heading_path(embedder) -> None:  # type: ignore[no-untyped-def]
+    """With heading context every chunk's embedding input (path, then text) fits the model; without, a full
+    chunk plus its path would not, and the model would drop the chunk's last words."""
+    heading = ("Operations handbook for the northern distribution centres", "Loading dock safety procedures")
+    text = " ".join(f"Step {i}: check the forklift brakes and the dock lights." for i in range(60))
+    for context in (True, False):
+        chunks = chunk_elements(
+            [_para(text, heading)],
+            doc_id="d0c",
+            version=1,
+            tokenizer=embedder,
+            max_tokens=64,
+            overlap_tokens=8,
+            heading_context=context,
+        )
+        inputs = [embedding_input(c, heading_context=True) for c in chunks]
+        longest = max(embedder.count_tokens(inputs)) + embedder.special_tokens
+        assert (longest <= 64) is context
+        assert " ".join(c.text for c in chunks).count("Step 59:") >= 1

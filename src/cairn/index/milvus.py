@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 
+from cairn.chunking import with_heading_path
 from cairn.errors import EngineError, IndexUnavailable, InsecureEngine, InvalidRequest
 from cairn.index.bulk import BulkLoader
 from cairn.index.features import EngineFeatures, detect_features
+from cairn.index.fusion import DEFAULT_FUSION, HybridFusion, weighted_fusion
 from cairn.index.lite import secure_lite_files, start_lite
 from cairn.localfiles import private_dir
 from cairn.models import Chunk, Location, SearchHit
@@ -248,6 +250,8 @@ class MilvusIndex:
         dense_index: str = "FLAT",
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
+        bm25_analyzer: str = "standard",
+        keyword_context: bool = False,
         tls_ca: Path | None = None,
         insecure: bool = False,
         consistency: str = "Bounded",
@@ -256,6 +260,10 @@ class MilvusIndex:
     ) -> None:
         self.dense_index = dense_index
         self.bm25_params = {"bm25_k1": bm25_k1, "bm25_b": bm25_b}
+        self.bm25_analyzer = bm25_analyzer
+        # New collections get a `keywords` field (heading path + text) as the keyword index's input.
+        self.keyword_context = keyword_context
+        self._keyword_fields: dict[str, bool] = {}  # engine collection -> has a `keywords` field
         self.uri = uri
         self.token = token or ""
         self.consistency = consistency
@@ -415,10 +423,15 @@ class MilvusIndex:
         bm25 = self.features.bm25
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=64)
-        if bm25:
-            schema.add_field("text", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES, enable_analyzer=True)
-        else:
-            schema.add_field("text", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES)
+        # The keyword index analyses `text`, or in a collection made with keyword context a `keywords` field:
+        # the chunk's heading path, then its text (`keyword_text`).
+        keywords = bm25 and self.keyword_context
+        analysed = {"enable_analyzer": True, "analyzer_params": {"type": self.bm25_analyzer}}
+        schema.add_field(
+            "text", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES, **(analysed if bm25 and not keywords else {})
+        )
+        if keywords:
+            schema.add_field("keywords", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES, **analysed)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
         if bm25:
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
@@ -438,7 +451,7 @@ class MilvusIndex:
                 Function(
                     name="text_bm25",
                     function_type=FunctionType.BM25,
-                    input_field_names=["text"],
+                    input_field_names=["keywords" if keywords else "text"],
                     output_field_names=["sparse"],
                 )
             )
@@ -453,8 +466,16 @@ class MilvusIndex:
         except Exception as exc:
             raise EngineError(f"cannot create the Milvus collection {name}: {exc}", collection=name) from exc
 
+    def _has_keywords(self, name: str) -> bool:
+        """Whether engine collection *name* keeps a `keywords` field for its keyword index (asked once)."""
+        if name not in self._keyword_fields:
+            fields = self.client.describe_collection(name).get("fields", [])
+            self._keyword_fields[name] = any(field.get("name") == "keywords" for field in fields)
+        return self._keyword_fields[name]
+
     def drop_collection(self, collection: str) -> None:
         name = self.engine_name(collection)
+        self._keyword_fields.pop(name, None)
         with self._lock:
             if self.client.has_collection(name):
                 if self.features.aliases:
@@ -529,6 +550,8 @@ class MilvusIndex:
         """Write rows: a large batch through bulk import from the object store (when configured), else inserts."""
         name = self.engine_name(collection)
         try:
+            if self._has_keywords(name):
+                rows = [{**row, "keywords": keyword_text(row)} for row in rows]
             if self.bulk is not None and not replace and len(rows) >= self.bulk.min_rows:
                 self.bulk.load(self, name, rows)
             elif replace and self.features.partition_key and not self.features.upsert_keeps_partition:
@@ -621,7 +644,7 @@ class MilvusIndex:
         query_vector: npt.NDArray[np.float32] | None,
         hidden: Sequence[RowSet] = (),
         strong: bool = False,
-        rrf_k: int = 60,
+        fusion: HybridFusion = DEFAULT_FUSION,
         constraint: str = "",
     ) -> list[SearchHit]:
         """Search; ``constraint`` (from `cairn.access.retrieval_filter`) is ANDed with the hidden-row exclusion."""
@@ -634,7 +657,7 @@ class MilvusIndex:
         name = self.engine_name(collection)
         expr = " and ".join(f"({part})" for part in (_exclude_expr(hidden), constraint) if part)
         consistency = self._read_consistency(strong=strong)
-        request = _SearchRequest(mode, name, k, query_text, query_vector, expr, rrf_k, consistency)
+        request = _SearchRequest(mode, name, k, query_text, query_vector, expr, fusion, consistency)
         try:
             result = self._search_once(request)
         except IndexUnavailable:
@@ -670,24 +693,51 @@ class MilvusIndex:
                 output_fields=_OUTPUT_FIELDS,
                 **r.consistency,
             )
-        else:
-            from pymilvus import AnnSearchRequest, RRFRanker
-
-            assert r.vector is not None
-            # Each leg fetches more than k so fusion can promote what one leg ranks lower.
-            depth = max(r.k * 3, 30)
-            requests = [
-                AnnSearchRequest([r.vector.tolist()], "dense", {"metric_type": "IP"}, depth, expr=r.expr),
-                AnnSearchRequest([r.text], "sparse", {"metric_type": "BM25"}, depth, expr=r.expr),
+        assert r.vector is not None
+        # Each leg fetches more than k so fusion can promote what one leg ranks lower.
+        depth = max(r.k * 3, 30)
+        if r.fusion.method == "weighted":
+            dense = self._search_once(r._replace(mode="dense", k=depth))[0]
+            keyword = self._search_once(r._replace(mode="keyword", k=depth))[0]
+            return [
+                weighted_fusion(dense, keyword, r.vector, r.fusion.dense_weight, r.k, self._vectors(r, dense, keyword))
             ]
-            return self.client.hybrid_search(
-                r.name,
-                reqs=requests,
-                ranker=RRFRanker(r.rrf_k),
-                limit=r.k,
-                output_fields=_OUTPUT_FIELDS,
-                **r.consistency,
-            )
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        requests = [
+            AnnSearchRequest([r.vector.tolist()], "dense", {"metric_type": "IP"}, depth, expr=r.expr),
+            AnnSearchRequest([r.text], "sparse", {"metric_type": "BM25"}, depth, expr=r.expr),
+        ]
+        return self.client.hybrid_search(
+            r.name,
+            reqs=requests,
+            ranker=RRFRanker(r.fusion.rrf_k),
+            limit=r.k,
+            output_fields=_OUTPUT_FIELDS,
+            **r.consistency,
+        )
+
+    def _vectors(self, r: _SearchRequest, dense: Sequence[Any], keyword: Sequence[Any]) -> dict[str, list[float]]:
+        """The stored vectors of the keyword hits the dense leg did not return, so their cosine is exact."""
+        seen = {hit["id"] for hit in dense}
+        missing = [hit["id"] for hit in keyword if hit["id"] not in seen]
+        if not missing:
+            return {}
+        rows = self.client.query(
+            r.name,
+            filter="chunk_id in [" + ", ".join(json.dumps(c) for c in missing) + "]",
+            output_fields=["chunk_id", "dense"],
+            **r.consistency,
+        )
+        return {row["chunk_id"]: row["dense"] for row in rows}
+
+
+def keyword_text(row: dict[str, Any]) -> str:
+    """What the keyword index of a collection with keyword context reads for *row*: heading path, then text.
+
+    Cut to the field's size in bytes (a long heading path over a full chunk), never inside a character."""
+    text = with_heading_path(row["location"].get("heading_path", ()), row["text"])
+    return text.encode("utf-8")[:_MAX_TEXT_BYTES].decode("utf-8", errors="ignore")
 
 
 class _SearchRequest(NamedTuple):
@@ -697,7 +747,7 @@ class _SearchRequest(NamedTuple):
     text: str
     vector: npt.NDArray[np.float32] | None
     expr: str
-    rrf_k: int
+    fusion: HybridFusion
     consistency: dict[str, str]
 
 
@@ -739,6 +789,8 @@ def open_index(settings: Settings) -> MilvusIndex:
         dense_index=settings.dense_index,
         bm25_k1=settings.bm25_k1,
         bm25_b=settings.bm25_b,
+        bm25_analyzer=settings.bm25_analyzer,
+        keyword_context=settings.keyword_heading_context,
         tls_ca=settings.milvus_tls_ca,
         insecure=settings.milvus_insecure,
         consistency=settings.milvus_consistency,
