@@ -5,16 +5,22 @@ dash); the document is the command's name followed by the rest of the page as re
 with the NAME section removed. Sections 1 (user commands) and 8 (administration) are used.
 
     python scripts/eval/build_manpages.py tests/fixtures/eval/manpages
+
+A second set of the same kind from other pages, for checking that what was tuned on `manpages`
+generalises (none of its pages is in the first set's corpus):
+
+    python scripts/eval/build_manpages.py tests/fixtures/eval/manpages2 --exclude tests/fixtures/eval/manpages
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import json
 import os
 import random
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from beir_writer import SEED, Candidate, cap, sample_and_write, unique_queries
@@ -82,8 +88,8 @@ def _candidate(path: Path) -> Candidate | None:
     return Candidate(doc_id=page, title=names, text=cap(body, MAX_CHARS), query=summary)
 
 
-def collect() -> list[Candidate]:
-    pages = _pages()
+def collect(exclude: frozenset[str] = frozenset()) -> list[Candidate]:
+    pages = [path for path in _pages() if path.name.removesuffix(".gz") not in exclude]
     rng = random.Random(SEED)
     chosen = sorted(rng.sample(pages, min(RENDERED, len(pages))))
     found = [c for path in chosen if (c := _candidate(path)) is not None]
@@ -91,13 +97,22 @@ def collect() -> list[Candidate]:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/eval/manpages")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, nargs="?", default=Path("tests/fixtures/eval/manpages"))
+    parser.add_argument("--exclude", type=Path, help="a set whose corpus pages this one must not use")
+    args = parser.parse_args()
+    exclude: frozenset[str] = frozenset()
+    source = "the manual pages in /usr/share/man/man1 and man8 (Debian), rendered by groff"
+    method = "python scripts/eval/build_manpages.py"
+    if args.exclude is not None:
+        with (args.exclude / "corpus.jsonl").open(encoding="utf-8") as f:
+            exclude = frozenset(json.loads(line)["_id"] for line in f)
+        source += f", none of them in {args.exclude.name}'s corpus"
+        method += f" --exclude {args.exclude}"
     sample_and_write(
-        collect(), out, documents=1000, queries=250,
-        source="the manual pages in /usr/share/man/man1 and man8 (Debian), rendered by groff",
-        method="python scripts/eval/build_manpages.py",
+        collect(exclude), args.out, documents=1000, queries=250, source=source, method=method
     )  # fmt: skip
-    print(f"wrote {out}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
