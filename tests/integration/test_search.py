@@ -146,26 +146,54 @@ def test_hybrid_shows_a_code_only_keyword_search_can_match(cairn: Cairn, tmp_pat
     assert scores == sorted(scores, reverse=True)
 
 
-@pytest.mark.parametrize("context", [True, False])
-def test_keyword_heading_context_makes_headings_searchable(tmp_path: Path, embedder, context: bool) -> None:  # type: ignore[no-untyped-def]
-    """With keyword heading context a collection's keyword index reads each chunk's heading path, so the
-    document's title finds a later section's chunk that does not repeat it; without, only the first chunk.
-    The stored text is the same either way."""
+def _handbook(tmp_path: Path) -> Path:
     folder = tmp_path / "policies"
     folder.mkdir()
     intro = " ".join(f"Rule {n}: book trips through the travel desk and keep them short." for n in range(40))
     (folder / "travel.md").write_text(
         f"# Expenses handbook\n\n{intro}\n\n## Reimbursement\n\nKeep the receipt of every taxi ride.\n"
     )
+    return folder
+
+
+def _sections_matching(cairn: Cairn, query: str) -> set[tuple[str, ...]]:
+    return {h.location.heading_path for h in cairn.search(query, k=5, mode="keyword").hits}
+
+
+@pytest.mark.parametrize("context", [True, False])
+def test_keyword_heading_context_makes_headings_searchable(tmp_path: Path, embedder, context: bool) -> None:  # type: ignore[no-untyped-def]
+    """With keyword heading context a collection's keyword index reads each chunk's heading path, so the
+    document's title finds a later section's chunk that does not repeat it; without, only the first chunk.
+    The stored text is the same either way."""
+    folder = _handbook(tmp_path)
     cairn = Cairn(Settings(home=tmp_path / f"home-{context}", keyword_heading_context=context))
     cairn._embedder = embedder
     try:
         cairn.ingest([folder])
-        hits = cairn.search("handbook", k=5, mode="keyword").hits
-        sections = {h.location.heading_path for h in hits}
+        sections = _sections_matching(cairn, "handbook")
         assert (("Expenses handbook", "Reimbursement") in sections) is context
         assert ("Expenses handbook",) in sections
         taxi = cairn.search("receipt taxi", k=1, mode="keyword").hits
         assert taxi[0].text == "Reimbursement\n\nKeep the receipt of every taxi ride."
     finally:
         cairn.close()
+
+
+def test_reindex_moves_a_collection_to_keyword_heading_context(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """A collection made without keyword heading context keeps its keyword index when the setting is turned
+    on; a reindex (same model) rebuilds it into a new engine collection that reads the heading paths."""
+    folder, home = _handbook(tmp_path), tmp_path / "home"
+    before = Cairn(Settings(home=home))
+    before._embedder = embedder
+    try:
+        before.ingest([folder])
+    finally:
+        before.close()
+    after = Cairn(Settings(home=home, keyword_heading_context=True))
+    after._embedder = embedder
+    try:
+        assert ("Expenses handbook", "Reimbursement") not in _sections_matching(after, "handbook")
+        after.reindex(after.settings.embed_model)
+        assert ("Expenses handbook", "Reimbursement") in _sections_matching(after, "handbook")
+    finally:
+        after.close()

@@ -89,7 +89,9 @@ def test_bad_json_line_is_located(tmp_path: Path) -> None:
         load_dataset(root)
 
 
-@pytest.mark.parametrize(("name", "queries"), [("pydoc", 250), ("manpages", 250), ("faqquestions", 378)])
+@pytest.mark.parametrize(
+    ("name", "queries"), [("pydoc", 250), ("manpages", 250), ("manpages2", 250), ("faqquestions", 378)]
+)
 def test_committed_sets_load_with_one_relevant_document_per_query(name: str, queries: int) -> None:
     """The committed retrieval sets are well formed: each query is answered by one corpus document,
     and no query occurs verbatim in it (faqquestions: the question is not in its answer passage)."""
@@ -148,3 +150,11 @@ def test_an_unknown_half_is_refused(tmp_path: Path) -> None:
     root = _write(tmp_path / "set", [{"_id": "d0", "text": "doc"}], [{"_id": "q0", "text": "x"}], "q0\td0\t1\n")
     with pytest.raises(InvalidRequest, match="tune, held-out"):
         load_dataset(root).half("test")
+
+
+def test_the_second_man_page_set_shares_no_page_with_the_first() -> None:
+    """manpages2 checks generalisation from manpages, so none of its documents may be one of manpages'."""
+    first = {d.doc_id for d in load_dataset(FIXTURES / "manpages").documents}
+    second = {d.doc_id for d in load_dataset(FIXTURES / "manpages2").documents}
+    assert len(second) == 1000
+    assert not first & second

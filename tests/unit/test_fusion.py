@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 
 from cairn.index.fusion import KEYWORD_GUARD, weighted_fusion
-
-QUERY = np.array([1.0, 0.0], dtype=np.float32)
 
 
 def hit(chunk: str, score: float) -> dict[str, Any]:
@@ -24,7 +21,7 @@ def test_each_leg_is_scaled_by_its_best_score() -> None:
     """BM25's scale does not matter: scores are over each leg's best, so the chunk best in both scores 1."""
     dense = [hit("a", 0.6), hit("b", 0.3)]
     keyword = [hit("a", 40.0), hit("b", 20.0)]
-    fused = weighted_fusion(dense, keyword, QUERY, dense_weight=0.8, limit=10, vectors={})
+    fused = weighted_fusion(dense, keyword, dense_weight=0.8, limit=10, cosines={})
     assert ids(fused) == ["a", "b"]
     assert fused[0]["distance"] == pytest.approx(1.0)
     assert fused[1]["distance"] == pytest.approx(0.8 * 0.5 + 0.2 * 0.5)
@@ -34,15 +31,15 @@ def test_the_dense_weight_decides_between_legs_that_disagree() -> None:
     """A chunk the dense leg prefers wins at a high dense weight and loses at a low one."""
     dense = [hit("semantic", 0.8), hit("lexical", 0.4)]
     keyword = [hit("lexical", 10.0), hit("semantic", 2.0)]
-    assert ids(weighted_fusion(dense, keyword, QUERY, 0.8, 10, {}))[0] == "semantic"
-    assert ids(weighted_fusion(dense, keyword, QUERY, 0.2, 10, {}))[0] == "lexical"
+    assert ids(weighted_fusion(dense, keyword, 0.8, 10, {}))[0] == "semantic"
+    assert ids(weighted_fusion(dense, keyword, 0.2, 10, {}))[0] == "lexical"
 
 
 def test_a_keyword_only_hit_gets_its_real_cosine() -> None:
-    """A chunk the dense leg did not return is scored with its stored vector, not as dense 0."""
+    """A chunk the dense leg did not return is scored with its own cosine, not as dense 0."""
     dense = [hit("d1", 0.5)]
-    keyword = [hit("k1", 1.0), hit("k2", 1.0)]  # no vector for k2: dense 0
-    fused = {h["id"]: h["distance"] for h in weighted_fusion(dense, keyword, QUERY, 0.5, 10, {"k1": [0.4, 0.9]})}
+    keyword = [hit("k1", 1.0), hit("k2", 1.0)]  # no cosine for k2: dense 0
+    fused = {h["id"]: h["distance"] for h in weighted_fusion(dense, keyword, 0.5, 10, {"k1": 0.4})}
     assert fused["k1"] == pytest.approx(0.5 * 0.4 / 0.5 + 0.5 * 1.0)
     assert fused["k2"] == pytest.approx(0.5 * 1.0)
 
@@ -51,7 +48,7 @@ def test_the_keyword_legs_best_hit_is_kept_near_the_top() -> None:
     """A strong keyword match far down the fused order moves up to the guard's place, scores never rising."""
     dense = [hit(f"topic{n}", 0.9 - n * 0.01) for n in range(8)]
     keyword = [hit("code", 30.0), hit("topic0", 3.0)]
-    fused = weighted_fusion(dense, keyword, QUERY, 0.9, limit=5, vectors={"code": [0.05, 0.99]})
+    fused = weighted_fusion(dense, keyword, 0.9, limit=5, cosines={"code": 0.05})
     assert ids(fused).index("code") == KEYWORD_GUARD - 1
     assert len(fused) == 5
     scores = [h["distance"] for h in fused]
@@ -61,4 +58,4 @@ def test_the_keyword_legs_best_hit_is_kept_near_the_top() -> None:
 def test_without_keyword_hits_the_dense_order_stands() -> None:
     """No keyword match (a query of stop words): the dense leg's order, truncated to the limit."""
     dense = [hit("a", 0.7), hit("b", 0.5), hit("c", 0.2)]
-    assert ids(weighted_fusion(dense, [], QUERY, 0.8, 2, {})) == ["a", "b"]
+    assert ids(weighted_fusion(dense, [], 0.8, 2, {})) == ["a", "b"]

@@ -1,13 +1,15 @@
 """Search latency against collection size, through cairn's own schema and search path.
 
 One collection grows through *sizes*; at each size, every query is searched one at a time in each mode
-the engine has (dense, keyword BM25 and hybrid on Milvus Lite 2.5; dense only on the Milvus 2.3.5
-server, which has no BM25). Rows look like cairn's: a 384-dimension vector (`cairn.bench.vectors`,
-clustered), ~120 words of text from a Zipf-distributed vocabulary, location, metadata and an ACL.
+the engine has (dense, keyword BM25 and hybrid on Milvus Lite 2.5, hybrid with both fusions: the default
+weighted one and Milvus's RRF as `hybrid_rrf`; dense only on the Milvus 2.3.5 server, which has no
+BM25). Rows look like cairn's: a 384-dimension vector (`cairn.bench.vectors`, clustered), ~120 words
+of text from a Zipf-distributed vocabulary, location, metadata and an ACL.
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Sequence
@@ -18,7 +20,8 @@ import numpy as np
 
 from cairn.bench.ingest import machine
 from cairn.bench.vectors import DIM, make_vectors
-from cairn.index.milvus import SEARCH_MODES, MilvusIndex
+from cairn.index.fusion import DEFAULT_FUSION, HybridFusion
+from cairn.index.milvus import SEARCH_MODES, MilvusIndex, SearchMode
 
 __all__ = ["bench_scale"]
 
@@ -82,7 +85,13 @@ def bench_scale(
             engine = f"{index.engine} {index.features.version}"
             index.ensure_collection("scale", DIM)
             name = index.engine_name("scale")
-            modes = [m for m in SEARCH_MODES if index.features.bm25 or m == "dense"]
+            # Hybrid twice where there is BM25: the default (weighted) fusion and Milvus's RRF, side by side.
+            runs: dict[str, tuple[SearchMode, HybridFusion]] = {
+                m: (m, DEFAULT_FUSION) for m in SEARCH_MODES if index.features.bm25 or m == "dense"
+            }
+            if "hybrid" in runs:
+                runs["hybrid_rrf"] = ("hybrid", HybridFusion("rrf"))
+            modes = list(runs)
             have = 0
             for size in sizes:
                 started = time.perf_counter()
@@ -92,15 +101,16 @@ def bench_scale(
                 insert_s = time.perf_counter() - started
                 have = size
                 entry: dict[str, Any] = {"size": size, "insert_s_since_last": round(insert_s, 2)}
-                for mode in modes:
-                    index.search("scale", mode=mode, k=10, query_text=query_texts[0], query_vector=query_vectors[0])
+                for label, (mode, fusion) in runs.items():
+                    search = functools.partial(index.search, "scale", mode=mode, k=10, fusion=fusion)
+                    search(query_text=query_texts[0], query_vector=query_vectors[0])
                     seconds = []
                     for text, vector in zip(query_texts, query_vectors, strict=True):
                         began = time.perf_counter()
-                        index.search("scale", mode=mode, k=10, query_text=text, query_vector=vector)
+                        search(query_text=text, query_vector=vector)
                         seconds.append(time.perf_counter() - began)
                     p50, p99 = np.percentile(np.asarray(seconds) * 1000, [50, 99])
-                    entry[mode] = {"p50_ms": round(float(p50), 2), "p99_ms": round(float(p99), 2)}
+                    entry[label] = {"p50_ms": round(float(p50), 2), "p99_ms": round(float(p99), 2)}
                 results.append(entry)
             index.drop_collection("scale")
         finally:

@@ -5,7 +5,7 @@ Two ways, chosen by `Settings.hybrid_fusion`:
 - ``weighted`` (the default): every candidate's score is ``w * dense + (1 - w) * keyword``, each
   leg's score divided by that leg's best score for the query, so both lie in [0, 1] whatever the
   scale of BM25 or cosine. A candidate that only the keyword leg found gets its real cosine to the
-  query (its stored vector is read by id), so a rare term the model knows nothing of
+  query (Milvus scores it in a dense search restricted to such hits), so a rare term the model knows nothing of
   still counts on both sides; one only the dense leg found has no keyword score (0). The keyword
   leg's best hit is kept among the first three: a strong exact match (a code, a name, a remembered
   phrase) is not drowned by passages that are merely on topic. Measured on three evaluation sets
@@ -18,9 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
 
 __all__ = ["DEFAULT_FUSION", "FUSION_METHODS", "HybridFusion", "weighted_fusion"]
 
@@ -53,17 +50,15 @@ def _scaled(scores: Mapping[str, float]) -> dict[str, float]:
 def weighted_fusion(
     dense: Sequence[Mapping[str, Any]],
     keyword: Sequence[Mapping[str, Any]],
-    query_vector: npt.NDArray[np.float32],
     dense_weight: float,
     limit: int,
-    vectors: Mapping[str, Sequence[float]],
+    cosines: Mapping[str, float],
 ) -> list[dict[str, Any]]:
     """The best *limit* of both legs' Milvus hits, each with its fused score as ``distance``.
 
-    Hits are Milvus's search results (``id``, ``distance``, ``entity``); *vectors* holds the stored
-    vectors of keyword hits the dense leg did not return, so their cosine to *query_vector* is exact
-    (one without a vector counts as cosine 0). Equal scores keep the dense leg's order, then the
-    keyword leg's.
+    Hits are Milvus's search results (``id``, ``distance``, ``entity``); *cosines* holds the cosine to
+    the query of keyword hits the dense leg did not return, so their dense score is exact (one
+    without counts as 0). Equal scores keep the dense leg's order, then the keyword leg's.
     """
     hits: dict[str, Mapping[str, Any]] = {}
     cosine: dict[str, float] = {}
@@ -74,9 +69,8 @@ def weighted_fusion(
     for hit in keyword:
         hits.setdefault(hit["id"], hit)
         bm25[hit["id"]] = float(hit["distance"])
-        vector = vectors.get(hit["id"])
-        if hit["id"] not in cosine and vector is not None:
-            cosine[hit["id"]] = float(np.dot(np.asarray(vector, dtype=np.float32), query_vector))
+        if hit["id"] not in cosine and hit["id"] in cosines:
+            cosine[hit["id"]] = cosines[hit["id"]]
     dense_part, keyword_part = _scaled(cosine), _scaled(bm25)
     fused = {
         key: dense_weight * dense_part.get(key, 0.0) + (1.0 - dense_weight) * keyword_part.get(key, 0.0) for key in hits

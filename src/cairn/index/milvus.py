@@ -699,9 +699,7 @@ class MilvusIndex:
         if r.fusion.method == "weighted":
             dense = self._search_once(r._replace(mode="dense", k=depth))[0]
             keyword = self._search_once(r._replace(mode="keyword", k=depth))[0]
-            return [
-                weighted_fusion(dense, keyword, r.vector, r.fusion.dense_weight, r.k, self._vectors(r, dense, keyword))
-            ]
+            return [weighted_fusion(dense, keyword, r.fusion.dense_weight, r.k, self._cosines(r, dense, keyword))]
         from pymilvus import AnnSearchRequest, RRFRanker
 
         requests = [
@@ -717,19 +715,26 @@ class MilvusIndex:
             **r.consistency,
         )
 
-    def _vectors(self, r: _SearchRequest, dense: Sequence[Any], keyword: Sequence[Any]) -> dict[str, list[float]]:
-        """The stored vectors of the keyword hits the dense leg did not return, so their cosine is exact."""
+    def _cosines(self, r: _SearchRequest, dense: Sequence[Any], keyword: Sequence[Any]) -> dict[str, float]:
+        """The cosine to the query of each keyword hit the dense leg did not return, so its dense score is exact.
+
+        One dense search restricted to those chunks: Milvus scores them, and no vector is sent back."""
         seen = {hit["id"] for hit in dense}
         missing = [hit["id"] for hit in keyword if hit["id"] not in seen]
         if not missing:
             return {}
-        rows = self.client.query(
+        assert r.vector is not None
+        result = self.client.search(
             r.name,
+            data=[r.vector.tolist()],
+            anns_field="dense",
+            limit=len(missing),
             filter="chunk_id in [" + ", ".join(json.dumps(c) for c in missing) + "]",
-            output_fields=["chunk_id", "dense"],
+            search_params={"metric_type": "IP"},
+            output_fields=[],
             **r.consistency,
         )
-        return {row["chunk_id"]: row["dense"] for row in rows}
+        return {hit["id"]: float(hit["distance"]) for hit in result[0]}
 
 
 def keyword_text(row: dict[str, Any]) -> str:
