@@ -1,7 +1,8 @@
 """Retrieval steps that run after the engine: exact-phrase promotion.
 
-Rank fusion (RRF) rewards chunks that both legs like, so a chunk that contains the user's exact
-words but is only keyword-relevant can fall below chunks that are merely on topic. When a
+Hybrid fusion (`cairn.index.fusion`) rewards chunks that both legs like, so a chunk that contains
+the user's exact words but is only keyword-relevant can fall below chunks that are merely on topic
+(weighted fusion keeps the keyword leg's best chunk in the first three, no more). When a
 multi-word query occurs verbatim (ignoring case and spacing) in a candidate, that candidate is
 what the user is looking for: it moves to the front, keeping the fused order among equals.
 """
