@@ -19,10 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["DEFAULT_FUSION", "FUSION_METHODS", "HybridFusion", "weighted_fusion"]
+__all__ = ["DEFAULT_FUSION", "HybridFusion", "weighted_fusion"]
 
-FusionMethod = Literal["weighted", "rrf"]
-FUSION_METHODS: tuple[FusionMethod, ...] = ("weighted", "rrf")
+FusionMethod = Literal["weighted", "rrf"]  # as `Settings.hybrid_fusion`
 
 
 @dataclass(frozen=True)
