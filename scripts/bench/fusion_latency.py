@@ -1,10 +1,11 @@
-"""Hybrid search latency of the two fusions, side by side on one ingest: `rrf` (in Milvus) and `weighted` (two
-searches fused in cairn). Queries alternate between the fusions, so both see the same machine state.
+"""Hybrid search latency of the fusions, side by side on one ingest: `rrf` (in Milvus), `weighted_two_legs`
+(dense and keyword searches fused in cairn) and `weighted` (the default: those two and the headings leg).
+Queries rotate through the fusions, so all see the same machine state.
 
     python scripts/bench/fusion_latency.py tests/fixtures/eval/manpages --k 10 --rounds 3
 
 Prints one JSON object: per fusion, p50/p95/mean milliseconds of `Cairn.search` (query vectors cached, so the
-time is the engine's and the fusion's), and the ratio weighted / rrf.
+time is the engine's and the fusion's), and the p50 ratios weighted / rrf and weighted / weighted_two_legs.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from cairn.bench.ingest import machine
 from cairn.eval.dataset import load_dataset
 from cairn.eval.runner import EvalSession
+from cairn.settings import Settings
 
-FUSIONS = ("rrf", "weighted")
+FUSIONS: dict[str, dict[str, Any]] = {
+    "rrf": {"hybrid_fusion": "rrf"},
+    "weighted_two_legs": {"hybrid_fusion": "weighted", "fusion_heading_weight": 0.0},
+    "weighted": {"hybrid_fusion": "weighted", "fusion_heading_weight": Settings().fusion_heading_weight},
+}
 
 
 def main() -> None:
@@ -27,18 +34,19 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--titled", action=argparse.BooleanOptionalAction, default=True, help="titles as headings")
     args = parser.parse_args()
     dataset = load_dataset(args.dataset)
     times: dict[str, list[float]] = {fusion: [] for fusion in FUSIONS}
-    with EvalSession(dataset) as session:
+    with EvalSession(dataset, titled=args.titled) as session:
         ingest = session.ingest()
         queries = list(dataset.queries.values())
         for text in queries:  # warm the query-vector cache: the rounds time search, not embedding
             session.cairn.search(text, collection="eval", k=args.k, mode="dense")
         for _ in range(args.rounds):
             for text in queries:
-                for fusion in FUSIONS:
-                    session.tune(hybrid_fusion=fusion)
+                for fusion, settings in FUSIONS.items():
+                    session.tune(**settings)
                     started = time.perf_counter()
                     session.cairn.search(text, collection="eval", k=args.k, mode="hybrid")
                     times[fusion].append(1000 * (time.perf_counter() - started))
@@ -50,9 +58,13 @@ def main() -> None:
         }
         for fusion, values in times.items()
     }
-    ratio = round(summary["weighted"]["p50_ms"] / summary["rrf"]["p50_ms"], 2)
-    out = {"dataset": dataset.name, "chunks": ingest["chunks"], "k": args.k, "queries": len(times["rrf"])}
-    print(json.dumps({**out, **summary, "weighted_over_rrf_p50": ratio, "machine": machine()}))
+    p50 = {fusion: values["p50_ms"] for fusion, values in summary.items()}
+    ratios = {
+        "weighted_over_rrf_p50": round(p50["weighted"] / p50["rrf"], 2),
+        "weighted_over_two_legs_p50": round(p50["weighted"] / p50["weighted_two_legs"], 2),
+    }
+    out = {"dataset": dataset.name, "titled": args.titled, "chunks": ingest["chunks"], "k": args.k}
+    print(json.dumps({**out, "queries": len(times["rrf"]), **summary, **ratios, "machine": machine()}))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="+", type=Path)
     parser.add_argument("--set", action="append", default=[], help="an ingest setting NAME=VALUE (repeatable)")
-    parser.add_argument("--titled", action="store_true", help="write JSONL documents as Markdown, title a heading")
+    parser.add_argument(
+        "--titled",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="JSONL documents as Markdown, the title a heading (the default), or plain text, the title a first line",
+    )
     parser.add_argument("--depth", type=int, default=100, help="chunks per leg")
     parser.add_argument("--out", type=Path, required=True, help="a folder: one DATASET.json per set")
     args = parser.parse_args()

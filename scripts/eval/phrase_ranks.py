@@ -19,7 +19,15 @@ from cairn import Cairn
 from cairn.settings import Settings
 
 REAL = Path(__file__).parents[2] / "tests" / "fixtures" / "real"
-FUSIONS = (("rrf", 0.8), ("weighted", 0.8), ("weighted", 0.7), ("weighted", 0.5))
+HEADINGS = Settings().fusion_heading_weight  # the default share of a match in the headings
+# (fusion, dense weight, headings weight)
+FUSIONS = (
+    ("rrf", 0.8, 0.0),
+    ("weighted", 0.8, 0.0),
+    ("weighted", 0.8, HEADINGS),
+    ("weighted", 0.7, 0.0),
+    ("weighted", 0.5, 0.0),
+)
 
 
 def main() -> None:
@@ -28,8 +36,9 @@ def main() -> None:
     cairn = Cairn(Settings(home=home, exact_phrase_promotion=False, milvus_uri=None, store=None))
     try:
         cairn.ingest([REAL / "docs"])
-        for fusion, weight in FUSIONS:
-            cairn.settings = cairn.settings.model_copy(update={"hybrid_fusion": fusion, "fusion_dense_weight": weight})
+        for fusion, weight, headings in FUSIONS:
+            chosen = {"hybrid_fusion": fusion, "fusion_dense_weight": weight, "fusion_heading_weight": headings}
+            cairn.settings = cairn.settings.model_copy(update=chosen)
             ranks = []
             for name, phrase in phrases.items():
                 wanted = " ".join(phrase.split()).lower()
@@ -40,7 +49,7 @@ def main() -> None:
                     if Path(hit.source).name == name and wanted in " ".join(hit.text.split()).lower()
                 ]
                 ranks.append(str(found[0]) if found else "-")
-            print(json.dumps({"fusion": fusion, "dense_weight": weight, "ranks": ", ".join(ranks)}))
+            print(json.dumps({**chosen, "ranks": ", ".join(ranks)}))
     finally:
         cairn.close()
         shutil.rmtree(home, ignore_errors=True)

@@ -60,9 +60,16 @@ def main() -> None:
     parser.add_argument("--modes", default="keyword,dense,hybrid", help="modes to score, comma-separated")
     parser.add_argument("--halves", action="store_true", help="score the tune and held-out halves separately")
     parser.add_argument("--share", default="0", help="document aggregation shares, comma-separated")
-    parser.add_argument("--titled", action="store_true", help="write JSONL documents as Markdown, title a heading")
+    parser.add_argument(
+        "--titled",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="JSONL documents as Markdown, the title a heading (the default), or plain text, the title a first line",
+    )
     parser.add_argument("--heading-context", action="store_true", help="embed chunks with their heading path")
-    parser.add_argument("--fusion", default="", help="weighted fusions to score too, e.g. weighted=0.7,weighted=0.8")
+    parser.add_argument(
+        "--fusion", default="", help="weighted fusions to score too: weighted=DENSE[/HEADINGS], e.g. weighted=0.8/0.05"
+    )
     parser.add_argument("--bm25", default="", help="BM25 K1/B pairs to sweep on the same ingest, e.g. 1.2/0.75,1.5/0.5")
     parser.add_argument("--queries", type=int, default=None, help="only the first N queries")
     parser.add_argument("--out", type=Path, default=None, help="also append the JSON lines to this file")
@@ -109,13 +116,20 @@ def main() -> None:
                 if "hybrid" not in modes:
                     continue
                 for fusion in (f for f in args.fusion.split(",") if f.strip()):
-                    # weighted=W: weighted fusion with dense weight W, on the same ingest as the RRF rows.
-                    weight = float(fusion.split("=")[1])
-                    session.tune(hybrid_fusion="weighted", fusion_dense_weight=weight, exact_phrase_promotion=False)
+                    # weighted=W[/H]: weighted fusion with dense weight W (and headings weight H, default 0),
+                    # on the same ingest as the RRF rows.
+                    weight, _, heading = fusion.split("=")[1].partition("/")
+                    swept = {
+                        "hybrid_fusion": "weighted",
+                        "fusion_dense_weight": float(weight),
+                        "fusion_heading_weight": float(heading or 0),
+                        "document_share": 0.0,
+                    }
+                    search = {k: v for k, v in swept.items() if k != "document_share"}
+                    session.tune(**search, exact_phrase_promotion=False)
                     session.document_share = 0.0
                     for half in halves:
                         scored = session.evaluate("hybrid", half=half)
-                        swept = {"hybrid_fusion": "weighted", "fusion_dense_weight": weight, "document_share": 0.0}
                         emit({**base, "mode": "hybrid", "half": half or "all", **swept, **scored})
                 for rrf_k in (int(v) for v in args.rrf.split(",")):
                     for promotion in promotions:

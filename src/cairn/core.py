@@ -144,7 +144,10 @@ class Cairn(DocumentOperations, Administration, SourceOperations):
                     # Rows another process changed moments ago may not be in a bounded-staleness read yet.
                     strong=time.time() - state.changed_at < FRESH_CHANGE_S,
                     fusion=HybridFusion(
-                        self.settings.hybrid_fusion, self.settings.fusion_dense_weight, self.settings.rrf_k
+                        self.settings.hybrid_fusion,
+                        self.settings.fusion_dense_weight,
+                        self.settings.rrf_k,
+                        self.settings.fusion_heading_weight,
                     ),
                     constraint=retrieval_filter(principal, _compiled(filter)),
                 )

@@ -178,6 +178,13 @@ class Settings(BaseSettings):
         le=1.0,
         description="Weighted fusion: the dense leg's share of a hybrid score (the keyword leg has the rest).",
     )
+    fusion_heading_weight: float = Field(
+        default=0.03,  # as `cairn.index.fusion.HybridFusion.heading_weight`
+        ge=0.0,
+        le=1.0,
+        description="Weighted fusion: the share added for query words in a chunk's headings (its document's title "
+        'and section path, BM25), over the candidates\' best; 0 turns it off. docs/quality.md, "Headings".',
+    )
     rrf_k: int = Field(default=5, ge=1, description="RRF constant of `rrf` fusion; 5 measured best (docs/quality.md).")
     exact_phrase_promotion: bool = Field(
         default=False,

@@ -59,3 +59,33 @@ def test_without_keyword_hits_the_dense_order_stands() -> None:
     """No keyword match (a query of stop words): the dense leg's order, truncated to the limit."""
     dense = [hit("a", 0.7), hit("b", 0.5), hit("c", 0.2)]
     assert ids(weighted_fusion(dense, [], 0.8, 2, {})) == ["a", "b"]
+
+
+def test_a_match_in_the_headings_adds_its_weight() -> None:
+    """Two chunks equal on both legs are ordered by their headings' score, which adds its weight times its
+    share of the best one."""
+    dense = [hit("parking", 0.5), hit("library", 0.5)]
+    keyword = [hit("parking", 8.0), hit("library", 8.0)]
+    fused = weighted_fusion(dense, keyword, 0.8, 10, {}, {"library": 6.0, "parking": 3.0}, heading_weight=0.05)
+    assert ids(fused) == ["library", "parking"]
+    assert fused[0]["distance"] == pytest.approx(1.0 + 0.05)
+    assert fused[1]["distance"] == pytest.approx(1.0 + 0.05 * 0.5)
+
+
+def test_headings_rerank_candidates_and_add_none() -> None:
+    """A chunk that matches only by its headings is not a candidate; the best heading among candidates scales."""
+    dense = [hit("a", 0.6), hit("b", 0.6)]
+    fused = weighted_fusion(dense, [], 0.8, 10, {}, {"elsewhere": 50.0, "b": 2.0}, heading_weight=0.05)
+    assert ids(fused) == ["b", "a"]
+    assert fused[0]["distance"] == pytest.approx(0.8 + 0.05)
+
+
+def test_without_a_heading_weight_the_two_legs_decide_alone() -> None:
+    """Heading weight 0 (or no heading scores) ranks exactly as the two-leg fusion."""
+    dense = [hit("a", 0.7), hit("b", 0.69), hit("c", 0.2)]
+    keyword = [hit("c", 5.0), hit("b", 4.0)]
+    headings = {"a": 1.0, "c": 9.0}
+    two_legs = weighted_fusion(dense, keyword, 0.8, 10, {})
+    assert weighted_fusion(dense, keyword, 0.8, 10, {}, headings, heading_weight=0.0) == two_legs
+    assert ids(two_legs) == ["b", "a", "c"]
+    assert ids(weighted_fusion(dense, keyword, 0.8, 10, {}, headings, heading_weight=0.5)) == ["b", "c", "a"]

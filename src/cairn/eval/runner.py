@@ -58,11 +58,12 @@ class EvalSession:
         *,
         settings: dict[str, Any] | None = None,
         home: Path | None = None,
-        titled: bool = False,
+        titled: bool = True,
     ):
         self.dataset = dataset
-        # JSONL documents are written as plain text (title as the first line), or with `titled` as
-        # Markdown whose one heading is the title, so every chunk's heading path names its document.
+        # A JSONL document with a title reaches cairn as a titled document does: Markdown whose one heading
+        # is the title, so every chunk's heading path names its document (and the headings leg of hybrid
+        # search reads it). With `titled` off, plain text with the title as its first line.
         self.titled = titled
         self._own_home = home is None
         self.home = Path(tempfile.mkdtemp(prefix="cairn-eval-")) if home is None else home
@@ -226,6 +227,7 @@ def run_eval(
             "keyword_heading_context": used.keyword_heading_context,
             "hybrid_fusion": used.hybrid_fusion,
             "fusion_dense_weight": used.fusion_dense_weight,
+            "fusion_heading_weight": used.fusion_heading_weight,
             "rrf_k": used.rrf_k,
             "exact_phrase_promotion": used.exact_phrase_promotion,
             "depth": depth,

@@ -42,6 +42,7 @@ _OUTPUT_FIELDS = ["doc_id", "source", "text", "location", "metadata", "version"]
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 # Milvus VARCHAR limit is counted in bytes; chunks are far below it (256 model tokens).
 _MAX_TEXT_BYTES = 65_535
+_MAX_HEADINGS_BYTES = 4096  # a heading path longer than this is cut for the heading index
 _INSERT_BATCH = 1000
 _DELETE_BATCH = 32  # row sets per delete request
 _MAX_GATHERED_ROWS = 50_000
@@ -252,6 +253,7 @@ class MilvusIndex:
         bm25_b: float = 0.75,
         bm25_analyzer: str = "standard",
         keyword_context: bool = False,
+        heading_index: bool = True,
         tls_ca: Path | None = None,
         insecure: bool = False,
         consistency: str = "Bounded",
@@ -263,7 +265,9 @@ class MilvusIndex:
         self.bm25_analyzer = bm25_analyzer
         # New collections get a `keywords` field (heading path + text) as the keyword index's input.
         self.keyword_context = keyword_context
-        self._keyword_fields: dict[str, bool] = {}  # engine collection -> has a `keywords` field
+        # New collections also index each chunk's headings (title and section path) for a third hybrid leg.
+        self.heading_index = heading_index
+        self._field_names: dict[str, frozenset[str]] = {}  # engine collection -> its fields (asked once)
         self.uri = uri
         self.token = token or ""
         self.consistency = consistency
@@ -432,9 +436,14 @@ class MilvusIndex:
         )
         if keywords:
             schema.add_field("keywords", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES, **analysed)
+        headings = bm25 and self.heading_index
+        if headings:
+            schema.add_field("headings", DataType.VARCHAR, max_length=_MAX_HEADINGS_BYTES, **analysed)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
         if bm25:
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        if headings:
+            schema.add_field("headings_sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
         schema.add_field("source", DataType.VARCHAR, max_length=4096)
         schema.add_field("version", DataType.INT64)
@@ -455,10 +464,23 @@ class MilvusIndex:
                     output_field_names=["sparse"],
                 )
             )
+        if headings:
+            schema.add_function(
+                Function(
+                    name="headings_bm25",
+                    function_type=FunctionType.BM25,
+                    input_field_names=["headings"],
+                    output_field_names=["headings_sparse"],
+                )
+            )
         params = self.client.prepare_index_params()
         params.add_index("dense", index_type=self.dense_index, metric_type="IP")
         if bm25:
             params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=self.bm25_params)
+        if headings:
+            params.add_index(
+                "headings_sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=self.bm25_params
+            )
         try:
             self.client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
         except IndexUnavailable:
@@ -466,16 +488,18 @@ class MilvusIndex:
         except Exception as exc:
             raise EngineError(f"cannot create the Milvus collection {name}: {exc}", collection=name) from exc
 
-    def _has_keywords(self, name: str) -> bool:
-        """Whether engine collection *name* keeps a `keywords` field for its keyword index (asked once)."""
-        if name not in self._keyword_fields:
+    def _has_field(self, name: str, field: str) -> bool:
+        """Whether engine collection *name* has *field*: `keywords` (keyword context) or `headings` (a heading index).
+
+        Both are fixed when a collection is created, so each collection is described once per process."""
+        if name not in self._field_names:
             fields = self.client.describe_collection(name).get("fields", [])
-            self._keyword_fields[name] = any(field.get("name") == "keywords" for field in fields)
-        return self._keyword_fields[name]
+            self._field_names[name] = frozenset(str(f.get("name")) for f in fields)
+        return field in self._field_names[name]
 
     def drop_collection(self, collection: str) -> None:
         name = self.engine_name(collection)
-        self._keyword_fields.pop(name, None)
+        self._field_names.pop(name, None)
         with self._lock:
             if self.client.has_collection(name):
                 if self.features.aliases:
@@ -550,8 +574,10 @@ class MilvusIndex:
         """Write rows: a large batch through bulk import from the object store (when configured), else inserts."""
         name = self.engine_name(collection)
         try:
-            if self._has_keywords(name):
+            if self._has_field(name, "keywords"):
                 rows = [{**row, "keywords": keyword_text(row)} for row in rows]
+            if self._has_field(name, "headings"):
+                rows = [{**row, "headings": heading_text(row)} for row in rows]
             if self.bulk is not None and not replace and len(rows) >= self.bulk.min_rows:
                 self.bulk.load(self, name, rows)
             elif replace and self.features.partition_key and not self.features.upsert_keeps_partition:
@@ -699,7 +725,11 @@ class MilvusIndex:
         if r.fusion.method == "weighted":
             dense = self._search_once(r._replace(mode="dense", k=depth))[0]
             keyword = self._search_once(r._replace(mode="keyword", k=depth))[0]
-            return [weighted_fusion(dense, keyword, r.fusion.dense_weight, r.k, self._cosines(r, dense, keyword))]
+            cosines = self._cosines(r, dense, keyword)
+            headings = self._heading_scores(r, [*dense, *keyword])
+            return [
+                weighted_fusion(dense, keyword, r.fusion.dense_weight, r.k, cosines, headings, r.fusion.heading_weight)
+            ]
         from pymilvus import AnnSearchRequest, RRFRanker
 
         requests = [
@@ -715,6 +745,17 @@ class MilvusIndex:
             **r.consistency,
         )
 
+    def _heading_scores(self, r: _SearchRequest, candidates: Sequence[Any]) -> dict[str, float]:
+        """The BM25 score of each candidate's headings (title, section path) against the query, where they match.
+
+        One keyword search of the heading index restricted to the candidates, so every candidate is scored
+        and none is added. Nothing where the fusion gives headings no weight, or the collection has no
+        heading index (it was made before there was one; `cairn reindex` adds it)."""
+        if r.fusion.heading_weight <= 0.0 or not candidates or not self._has_field(r.name, "headings"):
+            return {}
+        ids = list(dict.fromkeys(hit["id"] for hit in candidates))
+        return self._scores_of(r, ids, r.text, "headings_sparse", "BM25")
+
     def _cosines(self, r: _SearchRequest, dense: Sequence[Any], keyword: Sequence[Any]) -> dict[str, float]:
         """The cosine to the query of each keyword hit the dense leg did not return, so its dense score is exact.
 
@@ -724,13 +765,19 @@ class MilvusIndex:
         if not missing:
             return {}
         assert r.vector is not None
+        return self._scores_of(r, missing, r.vector.tolist(), "dense", "IP")
+
+    def _scores_of(
+        self, r: _SearchRequest, ids: Sequence[str], query: object, field: str, metric: str
+    ) -> dict[str, float]:
+        """The score of each of the chunks *ids* for *query* on *field*: a search restricted to them (none added)."""
         result = self.client.search(
             r.name,
-            data=[r.vector.tolist()],
-            anns_field="dense",
-            limit=len(missing),
-            filter="chunk_id in [" + ", ".join(json.dumps(c) for c in missing) + "]",
-            search_params={"metric_type": "IP"},
+            data=[query],
+            anns_field=field,
+            limit=len(ids),
+            filter="chunk_id in [" + ", ".join(json.dumps(c) for c in ids) + "]",
+            search_params={"metric_type": metric},
             output_fields=[],
             **r.consistency,
         )
@@ -743,6 +790,12 @@ def keyword_text(row: dict[str, Any]) -> str:
     Cut to the field's size in bytes (a long heading path over a full chunk), never inside a character."""
     text = with_heading_path(row["location"].get("heading_path", ()), row["text"])
     return text.encode("utf-8")[:_MAX_TEXT_BYTES].decode("utf-8", errors="ignore")
+
+
+def heading_text(row: dict[str, Any]) -> str:
+    """What the heading index reads for *row*: its heading path (``Guide > Install``), cut to the field's size."""
+    text = with_heading_path(row["location"].get("heading_path", ()), "").strip()
+    return text.encode("utf-8")[:_MAX_HEADINGS_BYTES].decode("utf-8", errors="ignore")
 
 
 class _SearchRequest(NamedTuple):
