@@ -69,6 +69,7 @@ def bench_bulk(sizes: list[int], *, repeats: int = 1) -> dict[str, Any]:
                         index.drop_collection(collection)
                         index.ensure_collection(collection, _DIM)
                         name = index.engine_name(collection)
+                        rows = index.complete_rows(collection, rows)
                         began = time.perf_counter()
                         if path == "insert":
                             for lo in range(0, n, 1000):

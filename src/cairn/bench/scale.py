@@ -96,7 +96,7 @@ def bench_scale(
             for size in sizes:
                 started = time.perf_counter()
                 for lo in range(have, size, 5000):
-                    index.client.insert(name, _rows(lo, min(size, lo + 5000)))
+                    index.client.insert(name, index.complete_rows("scale", _rows(lo, min(size, lo + 5000))))
                 index.client.flush(name)
                 insert_s = time.perf_counter() - started
                 have = size

@@ -568,16 +568,25 @@ class MilvusIndex:
             for i, chunk in enumerate(chunks)
         ]
 
+    def complete_rows(self, collection: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """*rows* with the text fields the collection indexes besides `text`, made from each row's text and
+        location: `keywords` (keyword context) and `headings` (the heading index), where it has them.
+
+        Every writer of rows goes through this (`write_rows` does), so no row lacks a field its collection has."""
+        name = self.engine_name(collection)
+        if self._has_field(name, "keywords"):
+            rows = [{**row, "keywords": keyword_text(row)} for row in rows]
+        if self._has_field(name, "headings"):
+            rows = [{**row, "headings": heading_text(row)} for row in rows]
+        return rows
+
     def write_rows(
         self, collection: str, rows: list[dict[str, Any]], *, replace: bool = False, what: str = "a batch"
     ) -> None:
         """Write rows: a large batch through bulk import from the object store (when configured), else inserts."""
         name = self.engine_name(collection)
         try:
-            if self._has_field(name, "keywords"):
-                rows = [{**row, "keywords": keyword_text(row)} for row in rows]
-            if self._has_field(name, "headings"):
-                rows = [{**row, "headings": heading_text(row)} for row in rows]
+            rows = self.complete_rows(collection, rows)
             if self.bulk is not None and not replace and len(rows) >= self.bulk.min_rows:
                 self.bulk.load(self, name, rows)
             elif replace and self.features.partition_key and not self.features.upsert_keeps_partition:
