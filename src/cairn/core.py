@@ -256,7 +256,7 @@ class Cairn(DocumentOperations, Administration, SourceOperations):
             dim=state.dim,
             engine=self.index.engine,
             engine_version=self.index.features.version,
-            features=self.index.features.active,
+            features=[*self.index.features.active, *self.index.collection_features(state.index_name)],
             retention=f"{state.retention.mode} {state.retention.days} days" if state.retention else None,
         )
 

@@ -207,15 +207,17 @@ def test_keys_and_access_commands(run, docs: Path) -> None:  # type: ignore[no-u
 
 
 def test_collections_info_names_the_engine_and_its_active_features(run, docs: Path) -> None:  # type: ignore[no-untyped-def]
-    """On Milvus Lite 2.5: BM25 and hybrid are active; aliases and partition keys are server features."""
+    """On Milvus Lite 2.5: BM25 and hybrid are active, and a new collection has the heading index; aliases and
+    partition keys are server features."""
     assert run("ingest", str(docs), "--json")[0] == 0
     code, out = run("collections", "info", "default", "--json")
     assert code == 0
     info = json.loads(out)
     assert info["engine"] == "milvus-lite"
     assert info["engine_version"] == "2.5.1"
-    assert set(info["features"]) == {"bm25", "hybrid"}
+    assert set(info["features"]) == {"bm25", "hybrid", "heading_index"}
     code, out = run("collections", "info", "default")
     assert code == 0
-    assert "active features  bm25, hybrid" in out
+    assert "active features  bm25, hybrid, heading_index" in out
     assert "no BM25" not in out
+    assert "made before the heading index" not in out

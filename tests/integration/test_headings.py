@@ -94,9 +94,11 @@ def test_a_collection_made_before_the_heading_index_searches_and_reindex_adds_it
         before.close()
     after = _open(home, embedder)
     try:
+        assert "heading_index" not in after.collection_info().features
         first, second = _renewals(after)
         assert first.score == pytest.approx(second.score)
         after.reindex(after.settings.embed_model)
+        assert "heading_index" in after.collection_info().features
         first, second = _renewals(after)
         assert first.location.heading_path == ("Library cards", "Renewal")
         assert first.score > second.score

@@ -56,6 +56,11 @@ def info(name: Annotated[str, typer.Argument(help="Collection name.")], as_json:
             console.print(f"active features  {escape(', '.join(found.features) or 'none')}")
             if "bm25" not in found.features:
                 console.print("[yellow]no BM25 on this engine: keyword and hybrid searches run as dense[/]")
+            elif "heading_index" not in found.features:
+                console.print(
+                    "[yellow]made before the heading index: hybrid search does not weigh titles and section "
+                    "names here; `cairn reindex` rebuilds it with one[/]"
+                )
 
 
 @app.command()

@@ -519,6 +519,15 @@ class MilvusIndex:
         )
         return int(rows[0]["count(*)"])
 
+    def collection_features(self, collection: str) -> list[str]:
+        """The optional indexes a collection was created with: `heading_index` (the headings of hybrid
+        search) and `keyword_heading_context` (a `keywords` field); both are fixed at creation."""
+        if not self.has_collection(collection):
+            return []
+        name = self.engine_name(collection)
+        fields = {"heading_index": "headings", "keyword_heading_context": "keywords"}
+        return [feature for feature, field in fields.items() if self._has_field(name, field)]
+
     def _read_consistency(self, *, strong: bool = False) -> dict[str, str]:
         """The consistency level of one read: Strong right after this process wrote or deleted, else the setting."""
         if not self.features.consistency_per_read:
