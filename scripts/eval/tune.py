@@ -119,14 +119,13 @@ def main() -> None:
                     # weighted=W[/H]: weighted fusion with dense weight W (and headings weight H, default 0),
                     # on the same ingest as the RRF rows.
                     weight, _, heading = fusion.split("=")[1].partition("/")
-                    swept = {
+                    search = {
                         "hybrid_fusion": "weighted",
                         "fusion_dense_weight": float(weight),
                         "fusion_heading_weight": float(heading or 0),
-                        "document_share": 0.0,
                     }
-                    search = {k: v for k, v in swept.items() if k != "document_share"}
                     session.tune(**search, exact_phrase_promotion=False)
+                    swept = {**search, "document_share": 0.0}
                     session.document_share = 0.0
                     for half in halves:
                         scored = session.evaluate("hybrid", half=half)

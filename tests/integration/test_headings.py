@@ -38,8 +38,8 @@ def _renewals(cairn: Cairn) -> list[SearchHit]:
     return renewals
 
 
-def _open(home: Path, embedder, **settings: object) -> Cairn:  # type: ignore[no-untyped-def]
-    cairn = Cairn(Settings(home=home, **settings))  # type: ignore[arg-type]
+def _open(home: Path, embedder) -> Cairn:  # type: ignore[no-untyped-def]
+    cairn = Cairn(Settings(home=home))
     cairn._embedder = embedder
     return cairn
 

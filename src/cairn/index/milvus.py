@@ -436,14 +436,14 @@ class MilvusIndex:
         )
         if keywords:
             schema.add_field("keywords", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES, **analysed)
-        headings = bm25 and self.heading_index
-        if headings:
+        # Each BM25 index: its sparse field, the function that fills it, and the text field that function reads.
+        bm25_indexes = [("sparse", "text_bm25", "keywords" if keywords else "text")] if bm25 else []
+        if bm25 and self.heading_index:
             schema.add_field("headings", DataType.VARCHAR, max_length=_MAX_HEADINGS_BYTES, **analysed)
+            bm25_indexes.append(("headings_sparse", "headings_bm25", "headings"))
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
-        if bm25:
-            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        if headings:
-            schema.add_field("headings_sparse", DataType.SPARSE_FLOAT_VECTOR)
+        for sparse, _, _ in bm25_indexes:
+            schema.add_field(sparse, DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("doc_id", DataType.VARCHAR, max_length=64)
         schema.add_field("source", DataType.VARCHAR, max_length=4096)
         schema.add_field("version", DataType.INT64)
@@ -455,32 +455,19 @@ class MilvusIndex:
         schema.add_field("location", DataType.JSON)
         schema.add_field("metadata", DataType.JSON)
         schema.add_field("created_at", DataType.INT64)
-        if bm25:
+        for sparse, function, source in bm25_indexes:
             schema.add_function(
                 Function(
-                    name="text_bm25",
+                    name=function,
                     function_type=FunctionType.BM25,
-                    input_field_names=["keywords" if keywords else "text"],
-                    output_field_names=["sparse"],
-                )
-            )
-        if headings:
-            schema.add_function(
-                Function(
-                    name="headings_bm25",
-                    function_type=FunctionType.BM25,
-                    input_field_names=["headings"],
-                    output_field_names=["headings_sparse"],
+                    input_field_names=[source],
+                    output_field_names=[sparse],
                 )
             )
         params = self.client.prepare_index_params()
         params.add_index("dense", index_type=self.dense_index, metric_type="IP")
-        if bm25:
-            params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=self.bm25_params)
-        if headings:
-            params.add_index(
-                "headings_sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=self.bm25_params
-            )
+        for sparse, _, _ in bm25_indexes:
+            params.add_index(sparse, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=self.bm25_params)
         try:
             self.client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
         except IndexUnavailable:
