@@ -242,6 +242,27 @@ def test_a_wrong_password_is_a_clear_engine_error(stack_env: dict[str, str], tmp
         Cairn(settings).index  # noqa: B018 - opening is the test
 
 
+def test_a_collection_left_without_indexes_by_a_stopped_creator_is_a_clear_error(
+    stack_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that finds a collection without indexes waits for its creator; when none come, it says why."""
+    from pymilvus import DataType
+
+    import cairn.index.milvus as milvus
+
+    monkeypatch.setattr(milvus, "_INDEX_WAIT_S", 1.0)
+    index = milvus.open_index(server_settings(stack_env, tmp_path / "home"))
+    collection = unique("unindexed")
+    schema = index.client.create_schema(auto_id=False)
+    schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=4)
+    index.client.create_collection(index.engine_name(collection), schema=schema)  # as a creator that stopped here
+    started = time.monotonic()
+    with pytest.raises(EngineError, match="has had no index for 1 s: the process that created it stopped"):
+        index.ensure_collection(collection, 4)
+    assert 1.0 <= time.monotonic() - started < 10.0
+
+
 def test_large_batches_go_through_bulk_import_from_s3(
     stack: tuple[LocalStack, dict[str, str]], stack_env: dict[str, str], tmp_path: Path, embedder
 ) -> None:  # type: ignore[no-untyped-def]

@@ -48,6 +48,7 @@ _DELETE_BATCH = 32  # row sets per delete request
 _MAX_GATHERED_ROWS = 50_000
 # After this process writes or deletes, its reads are Strong for this long; otherwise the configured level.
 _STRONG_AFTER_WRITE_S = 10.0
+_INDEX_WAIT_S = 60.0  # how long a process waits for the indexes of a collection another process is creating
 _log = logging.getLogger(__name__)
 # Calls that read (a query waits on them): bounded by the read timeout. Every other call to the server is a write or
 # an administrative call (insert, load, create...) and gets the longer write timeout.
@@ -380,15 +381,39 @@ class MilvusIndex:
                 self._create(name, dim)
                 if self.features.aliases and "_G" not in collection:
                     self._point_alias(collection, collection)
-            self.client.load_collection(name)
+            self._load(name)
             self._ensured.add(name)
 
     def _loaded(self, name: str) -> None:
         """Load the engine collection once per process: a restarted server holds collections unloaded for a while."""
         with self._lock:
             if name not in self._ensured:
-                self.client.load_collection(name)
+                self._load(name)
                 self._ensured.add(name)
+
+    def _load(self, name: str) -> None:
+        """Load an engine collection, waiting while another process that has just created it makes its indexes.
+
+        Milvus creates a collection and then its indexes; a process that finds the collection in between
+        cannot load it yet ("index not found")."""
+        deadline = time.monotonic() + _INDEX_WAIT_S
+        while True:
+            try:
+                with quiet_pymilvus():  # a refusal is raised (or waited out) here, not logged
+                    self.client.load_collection(name)
+                return
+            except IndexUnavailable:
+                raise
+            except Exception as exc:
+                if "index not found" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise EngineError(
+                        f"the Milvus collection {name} has had no index for {_INDEX_WAIT_S:.0f} s: the process that "
+                        "created it stopped before indexing it. It holds no rows; drop it in Milvus and ingest again",
+                        collection=name,
+                    ) from exc
+                time.sleep(0.2)
 
     def point_alias(self, collection: str, index_name: str) -> None:
         """Point the collection's alias at the engine collection ``index_name`` in one step (a reindex switch)."""
