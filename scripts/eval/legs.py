@@ -32,7 +32,7 @@ def _value(text: str) -> Any:
 
 
 def legs_of(session: EvalSession, query: str, depth: int) -> dict[str, Any]:
-    by_source = session._by_source
+    by_source = session.doc_ids
     out: dict[str, Any] = {}
     for mode in ("dense", "keyword", "hybrid"):
         result = session.cairn.search(query, collection=_COLLECTION, k=depth, mode=mode)  # type: ignore[arg-type]

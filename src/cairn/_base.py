@@ -265,7 +265,7 @@ class CairnBase:
                 self._parsers.close()
                 self._parsers = None
             if self._index is not None:
-                self._index.client.close()
+                self._index.close()
                 self._index = None
             if self._catalog is not None:
                 self._catalog.close()

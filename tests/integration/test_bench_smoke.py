@@ -116,13 +116,13 @@ def test_bench_recall_can_be_limited_to_chosen_indexes() -> None:
 
 
 def test_bench_scale_measures_every_mode_at_every_size(tmp_path: Path) -> None:
-    """Each size reports dense, keyword and hybrid (weighted and RRF fusion) p50/p99 on Milvus Lite; the PNG
-    is written."""
+    """Each size reports dense, keyword and hybrid (weighted, its searches at once and in turn, and RRF fusion)
+    p50/p99 on Milvus Lite; the PNG is written."""
     png = tmp_path / "scale.png"
     result = bench_scale([300, 100], queries=5, plot=png)
     assert [r["size"] for r in result["results"]] == [100, 300]
     for entry in result["results"]:
-        for mode in ("dense", "keyword", "hybrid", "hybrid_rrf"):
+        for mode in ("dense", "keyword", "hybrid", "hybrid_in_turn", "hybrid_rrf"):
             assert 0 < entry[mode]["p50_ms"] <= entry[mode]["p99_ms"]
     assert png.stat().st_size > 10_000
 

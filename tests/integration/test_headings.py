@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,38 @@ def test_a_collection_made_before_the_heading_index_searches_and_reindex_adds_it
         assert first.score > second.score
     finally:
         after.close()
+
+
+def test_the_legs_of_a_hybrid_search_run_at_once_and_rank_as_one_after_another(  # type: ignore[no-untyped-def]
+    tmp_path: Path, embedder
+) -> None:
+    """The dense leg and the cosine search run on the search threads beside the keyword leg and the headings
+    search; the hits and scores are exactly those of the same searches run one after another."""
+    cairn = _open(tmp_path / "home", embedder)
+    try:
+        cairn.ingest([_two_handbooks(tmp_path)])
+        client = cairn.index.client
+        calls: list[tuple[str, str]] = []  # (the searched field, or "cosine" for a restricted dense search; thread)
+        search = client.search
+
+        def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+            field = kwargs["anns_field"]
+            restricted = field == "dense" and "chunk_id in" in kwargs["filter"]
+            calls.append(("cosine" if restricted else field, threading.current_thread().name))
+            return search(*args, **kwargs)
+
+        client.search = recorded
+        at_once = cairn.search("parking office renewal hours", k=10, mode="hybrid").hits
+        caller = threading.current_thread().name
+        threads = dict(calls)
+        assert threads["dense"].startswith("cairn-search")
+        assert threads["sparse"] == threads["headings_sparse"] == caller
+        assert threads.get("cosine", "cairn-search").startswith("cairn-search")
+        calls.clear()
+        cairn.index.concurrent_legs = False
+        in_turn = cairn.search("parking office renewal hours", k=10, mode="hybrid").hits
+        assert {thread for _, thread in calls} == {caller}
+        assert [h.chunk_id for h in at_once] == [h.chunk_id for h in in_turn]
+        assert [h.score for h in at_once] == [h.score for h in in_turn]
+    finally:
+        cairn.close()

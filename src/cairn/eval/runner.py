@@ -11,9 +11,9 @@ import inspect
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Self
 
 from cairn.core import Cairn
@@ -124,6 +124,11 @@ class EvalSession:
             "seconds": round(seconds, 2),
         }
         return self.ingest_report
+
+    @property
+    def doc_ids(self) -> Mapping[str, str]:
+        """The dataset's document id of each ingested file, by the source cairn names it with (read-only)."""
+        return MappingProxyType(self._by_source)
 
     def ask(self, question: str) -> Answer:
         """`Cairn.ask` on the ingested set, as a user would ask it."""

@@ -15,8 +15,9 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -50,6 +51,7 @@ _MAX_GATHERED_ROWS = 50_000
 _STRONG_AFTER_WRITE_S = 10.0
 _INDEX_WAIT_S = 60.0  # how long a process waits for the indexes of a collection another process is creating
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 # Calls that read (a query waits on them): bounded by the read timeout. Every other call to the server is a write or
 # an administrative call (insert, load, create...) and gets the longer write timeout.
 _READ_CALLS = frozenset(
@@ -317,8 +319,19 @@ class MilvusIndex:
             self._refuse_default_root()
         self._ensured: set[str] = set()
         self._lock = threading.Lock()
+        # A weighted hybrid search sends its legs at once from these threads (made on the first such search).
+        self.concurrent_legs = True
+        self._search_threads: ThreadPoolExecutor | None = None
         self._strong_until = 0.0
         self.bulk: BulkLoader | None = None
+
+    def close(self) -> None:
+        """Close the connection and the search threads (a search still running finishes first)."""
+        with self._lock:
+            threads, self._search_threads = self._search_threads, None
+        if threads is not None:
+            threads.shutdown(wait=True)
+        self.client.close()
 
     def _detect(self) -> EngineFeatures:
         if self.engine == "milvus-lite":
@@ -753,10 +766,13 @@ class MilvusIndex:
         # Each leg fetches more than k so fusion can promote what one leg ranks lower.
         depth = max(r.k * 3, 30)
         if r.fusion.method == "weighted":
-            dense = self._search_once(r._replace(mode="dense", k=depth))[0]
+            # The two legs run at once, then the two searches that score their candidates: two round trips.
+            dense_search = self._beside(self._search_once, r._replace(mode="dense", k=depth))
             keyword = self._search_once(r._replace(mode="keyword", k=depth))[0]
-            cosines = self._cosines(r, dense, keyword)
+            dense = dense_search()[0]
+            cosine_search = self._beside(self._cosines, r, dense, keyword)
             headings = self._heading_scores(r, [*dense, *keyword])
+            cosines = cosine_search()
             return [
                 weighted_fusion(dense, keyword, r.fusion.dense_weight, r.k, cosines, headings, r.fusion.heading_weight)
             ]
@@ -774,6 +790,17 @@ class MilvusIndex:
             output_fields=_OUTPUT_FIELDS,
             **r.consistency,
         )
+
+    def _beside(self, call: Callable[..., _T], *args: Any) -> Callable[[], _T]:
+        """Start *call* on the search threads and return what waits for its result (its error is raised there).
+
+        With ``concurrent_legs`` off it runs when its result is asked for, after the caller's own search."""
+        if not self.concurrent_legs:
+            return lambda: call(*args)
+        with self._lock:
+            if self._search_threads is None:
+                self._search_threads = ThreadPoolExecutor(max_workers=32, thread_name_prefix="cairn-search")
+        return self._search_threads.submit(call, *args).result
 
     def _heading_scores(self, r: _SearchRequest, candidates: Sequence[Any]) -> dict[str, float]:
         """The BM25 score of each candidate's headings (title, section path) against the query, where they match.
