@@ -322,12 +322,13 @@ class MilvusIndex:
         # A weighted hybrid search sends its legs at once from these threads (made on the first such search).
         self.concurrent_legs = True
         self._search_threads: ThreadPoolExecutor | None = None
+        self._threads_lock = threading.Lock()  # not _lock, which a collection's first load holds for seconds
         self._strong_until = 0.0
         self.bulk: BulkLoader | None = None
 
     def close(self) -> None:
         """Close the connection and the search threads (a search still running finishes first)."""
-        with self._lock:
+        with self._threads_lock:
             threads, self._search_threads = self._search_threads, None
         if threads is not None:
             threads.shutdown(wait=True)
@@ -797,10 +798,10 @@ class MilvusIndex:
         With ``concurrent_legs`` off it runs when its result is asked for, after the caller's own search."""
         if not self.concurrent_legs:
             return lambda: call(*args)
-        with self._lock:
+        with self._threads_lock:
             if self._search_threads is None:
                 self._search_threads = ThreadPoolExecutor(max_workers=32, thread_name_prefix="cairn-search")
-        return self._search_threads.submit(call, *args).result
+            return self._search_threads.submit(call, *args).result
 
     def _heading_scores(self, r: _SearchRequest, candidates: Sequence[Any]) -> dict[str, float]:
         """The BM25 score of each candidate's headings (title, section path) against the query, where they match.
