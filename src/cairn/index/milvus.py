@@ -104,16 +104,28 @@ _UNAVAILABLE_SIGNS = (
 )
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0  # quiet_pymilvus blocks open in this process (threads overlap: the level is restored by the last)
+_quiet_level = logging.NOTSET
+
+
 @contextlib.contextmanager
 def quiet_pymilvus() -> Iterator[None]:
     """pymilvus logs every failed RPC at ERROR; an expected refusal (a probe) should not reach the user's terminal."""
+    global _quiet_depth, _quiet_level
     logger = logging.getLogger("pymilvus")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_level = logger.level
+            logger.setLevel(logging.CRITICAL)
+        _quiet_depth += 1
     try:
         yield
     finally:
-        logger.setLevel(level)
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                logger.setLevel(_quiet_level)
 
 
 def _port_open(uri: str) -> bool:
