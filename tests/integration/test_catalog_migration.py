@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,35 @@ def test_a_lost_catalog_is_recreated_from_the_vault(tmp_path: Path, embedder) ->
         assert second.verify().clean
     finally:
         second.close()
+
+
+def test_threads_of_one_process_opening_new_catalogs_at_once_all_get_the_full_schema(tmp_path: Path) -> None:
+    """Alembic's `op` is process-wide: three threads migrating three new catalogs at once (as three Cairn
+    instances of one service may) each end with every table, none failing on another's step."""
+    from sqlalchemy import inspect
+
+    from cairn.catalog.engine import head_revision
+    from cairn.catalog.sql import SqlCatalog
+
+    failures: list[str] = []
+    opened: list[SqlCatalog] = []
+
+    def open_one(path: Path) -> None:
+        try:
+            opened.append(SqlCatalog(f"sqlite:///{path}"))
+        except Exception as exc:  # each thread's error is the result
+            failures.append(str(exc))
+
+    for round_ in range(10):
+        threads = [threading.Thread(target=open_one, args=(tmp_path / f"r{round_}-{n}.db",)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    assert len(opened) == 30
+    for catalog in opened:
+        with catalog.engine.connect() as connection:
+            assert "changed_at" in {c["name"] for c in inspect(connection).get_columns("collections")}
+            assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head_revision()
+        catalog.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ R = TypeVar("R")
 
 # Any number; the same in every process: the advisory lock that serialises migrations on PostgreSQL.
 _MIGRATION_LOCK = 0x6361_6972_6E00
+_MIGRATING = threading.Lock()  # held by the thread of this process that runs Alembic
 
 
 def catalog_engine(url: str) -> Engine:
@@ -162,7 +164,9 @@ def current_revision(engine: Engine) -> str | None:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to *revision* under the migration lock; a failed step changes nothing."""
     try:
-        with write_transaction(engine) as connection:
+        # Alembic's `op` and `context` are process-wide: two threads migrating (even two databases) at once mix
+        # their steps up, so one thread of a process migrates at a time.
+        with _MIGRATING, write_transaction(engine) as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             command.upgrade(_alembic_config(connection), revision)
