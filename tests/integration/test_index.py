@@ -21,7 +21,7 @@ def index(tmp_path: Path):  # type: ignore[no-untyped-def]
     engine = MilvusIndex(str(tmp_path / "m.db"))
     engine.ensure_collection("t", DIM)
     yield engine
-    engine.client.close()
+    engine.close()
 
 
 def _insert(index: MilvusIndex, doc_id: str, version: int, vectors: np.ndarray, word: str) -> None:
@@ -95,4 +95,4 @@ def test_new_collections_take_the_bm25_parameters_given(tmp_path: Path) -> None:
         described = engine.client.describe_index(engine.engine_name("t"), "sparse")
         assert (float(described["bm25_k1"]), float(described["bm25_b"])) == (1.5, 0.9)
     finally:
-        engine.client.close()
+        engine.close()
